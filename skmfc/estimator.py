@@ -1,0 +1,595 @@
+"""The scikit-learn face of MFCVAE: parameters, validation, numpy in and numpy out."""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+from tqdm.auto import tqdm
+
+from skmfc.nn import MFCVAE
+from skmfc.training import INFERENCE_BATCH_SIZE, split_epochs, train
+
+_MAX_SEED = np.iinfo(np.int32).max
+
+
+class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
+    """Multi-Facet Clustering Variational Autoencoder (MFCVAE).
+
+    Learns ``n_facets`` clusterings of the same data at once, one per *facet*, each
+    with its own mixture-of-Gaussians prior over its own latent variable in a ladder
+    VAE (Falck et al., NeurIPS 2021). Facet ``n_facets - 1`` sits deepest in the
+    ladder and tends to capture the most abstract property, facet 0 the most local.
+
+    Parameters
+    ----------
+    n_facets : int, default=2
+        Number of facets ``J``, each a clustering of its own.
+    n_clusters : int or tuple of int, default=10
+        Clusters per facet: an int for every facet or a tuple with one entry per facet
+        (lowest facet first).
+    latent_dim : int or tuple of int, default=5
+        Dimension of each facet's continuous latent variable.
+    hidden_sizes : int or tuple of int, default=256
+        Width of the ladder at each facet's depth, lowest facet first. The authors'
+        MNIST network is ``hidden_sizes=(500, 2000)`` with ``n_facets=2``.
+    covariance_type : {"diag", "full"}, default="diag"
+        Covariance of each prior component.
+    learn_weights : bool, default=True
+        Learn the mixing weights of the priors; otherwise keep them uniform.
+    likelihood : {"auto", "bernoulli", "gaussian"}, default="auto"
+        Observation model. ``"auto"`` picks Bernoulli (grey levels allowed) when all
+        training values lie in [0, 1], Gaussian otherwise. For the Gaussian likelihood
+        the data are centred per feature and scaled internally; every output is given
+        back in input units.
+    likelihood_std : "auto" or float, default="auto"
+        Standard deviation of the Gaussian likelihood in input units (the authors use
+        0.3 for SVHN and 0.6 for 3DShapes on [0, 1] pixels). ``"auto"`` is half the
+        root-mean-square standard deviation of the training features.
+    categorical_posterior : {"closed_form", "one_sample"}, default="closed_form"
+        ``q(c_j | x)`` as the exact ELBO maximiser (the expectation over ``q(z_j | x)``
+        inside the softmax) or the authors' one-sample estimate.
+    progressive : bool, default=True
+        Train facets one by one, deepest first, each new one faded in linearly.
+    fade_in_fraction : float, default=0.5
+        Fraction of a progressive step over which the new facet's decoder input and
+        KL weight ramp from 0 to 1.
+    free_bits : float, default=0.5
+        Minimum information constraint: each facet's batch-mean KL is not penalised
+        below ``free_bits * latent_dim`` nats, so no facet collapses onto its prior.
+        0 gives the plain ELBO.
+    max_iter : int, default=200
+        Training epochs in all, shared equally among the progressive steps.
+    batch_size : int, default=256
+        Minibatch size (capped at the number of samples).
+    learning_rate : float, default=1e-3
+        Adam step size.
+    device : str or torch.device, default="auto"
+        ``"auto"`` uses CUDA when available, then Apple's MPS, else the CPU.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weights, minibatch order, sampling and the prior initialisation. Torch's
+        and numpy's global random states are left untouched.
+    verbose : int, default=0
+        ``>= 1`` shows a progress bar with the ELBO.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_samples, n_facets)
+        Cluster of every training sample in every facet, from a final pass in
+        evaluation mode, so ``fit_predict(X)`` equals ``fit(X).predict(X)``.
+    n_clusters_ : tuple of int
+        Clusters per facet.
+    latent_dims_ : tuple of int
+        Latent dimension per facet.
+    likelihood_ : str
+        The likelihood used.
+    likelihood_std_ : float or None
+        Gaussian standard deviation in input units (None for Bernoulli).
+    elbo_curve_ : list of float
+        Mean training ELBO of every epoch (weighted by the progressive schedule).
+    n_iter_ : int
+        Epochs run.
+    clusters_used_ : tuple of int
+        Number of distinct clusters each facet assigns the training data to.
+    mean_confidence_ : tuple of float
+        Mean over training samples of ``max_k q(c_j = k | x)``; near ``1 / K_j`` means the
+        facet carries no cluster information.
+    device_ : torch.device
+        Device the model lives on.
+    module_ : skmfc.nn.MFCVAE
+        The trained torch module.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string column names.
+
+    See Also
+    --------
+    sklearn.mixture.GaussianMixture : One clustering with a Gaussian mixture.
+    sklearn.cluster.KMeans : One clustering by k-means.
+
+    References
+    ----------
+    F. Falck, H. Zhang, M. Willetts, G. Nicholson, C. Yau, C. Holmes. Multi-Facet
+    Clustering Variational Autoencoders. NeurIPS 2021.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmfc import MFCVAEClustering
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.rand(60, 6)
+    >>> est = MFCVAEClustering(n_facets=2, n_clusters=3, hidden_sizes=16, max_iter=4,
+    ...                        device="cpu", random_state=0)
+    >>> est.fit_predict(X).shape
+    (60, 2)
+    >>> est.predict_proba(X, facet=1).shape
+    (60, 3)
+    >>> X_new, labels = est.sample(5, facet=0, cluster=2, random_state=0)
+    >>> X_new.shape, labels[:, 0].tolist()
+    ((5, 6), [2, 2, 2, 2, 2])
+    """
+
+    _parameter_constraints = {
+        "n_facets": [Interval(Integral, 1, None, closed="left")],
+        "n_clusters": [Interval(Integral, 1, None, closed="left"), tuple],
+        "latent_dim": [Interval(Integral, 1, None, closed="left"), tuple],
+        "hidden_sizes": [Interval(Integral, 1, None, closed="left"), tuple],
+        "covariance_type": [StrOptions({"diag", "full"})],
+        "learn_weights": ["boolean"],
+        "likelihood": [StrOptions({"auto", "bernoulli", "gaussian"})],
+        "likelihood_std": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
+        "categorical_posterior": [StrOptions({"closed_form", "one_sample"})],
+        "progressive": ["boolean"],
+        "fade_in_fraction": [Interval(Real, 0, 1, closed="both")],
+        "free_bits": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, n_facets=2, n_clusters=10, latent_dim=5, hidden_sizes=256, *,
+                 covariance_type="diag", learn_weights=True, likelihood="auto",
+                 likelihood_std="auto", categorical_posterior="closed_form", progressive=True,
+                 fade_in_fraction=0.5, free_bits=0.5, max_iter=200, batch_size=256,
+                 learning_rate=1e-3, device="auto", random_state=None, verbose=0):
+        self.n_facets = n_facets
+        self.n_clusters = n_clusters
+        self.latent_dim = latent_dim
+        self.hidden_sizes = hidden_sizes
+        self.covariance_type = covariance_type
+        self.learn_weights = learn_weights
+        self.likelihood = likelihood
+        self.likelihood_std = likelihood_std
+        self.categorical_posterior = categorical_posterior
+        self.progressive = progressive
+        self.fade_in_fraction = fade_in_fraction
+        self.free_bits = free_bits
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fitting
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the model on X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        self : MFCVAEClustering
+            The fitted estimator.
+        """
+        fitted_before = dict(self.__dict__)
+        try:
+            self._fit(X)
+        except BaseException:
+            # A failed fit leaves the estimator exactly as the user had it.
+            self.__dict__.clear()
+            self.__dict__.update(fitted_before)
+            raise
+        return self
+
+    def _fit(self, X):
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        n_clusters = self._per_facet("n_clusters", self.n_clusters)
+        latent_dims = self._per_facet("latent_dim", self.latent_dim)
+        hidden_sizes = self._per_facet("hidden_sizes", self.hidden_sizes)
+        n_samples = X.shape[0]
+        if max(n_clusters) > n_samples:
+            raise ValueError(
+                f"n_samples={n_samples} must be >= the number of clusters of every facet, "
+                f"got n_clusters={n_clusters}")
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(_MAX_SEED))
+        device = _resolve_device(self.device)
+
+        likelihood = self.likelihood
+        if likelihood == "auto":
+            likelihood = "bernoulli" if X.min() >= 0.0 and X.max() <= 1.0 else "gaussian"
+        if likelihood == "bernoulli":
+            if X.min() < 0.0 or X.max() > 1.0:
+                raise ValueError("likelihood='bernoulli' needs every value of X in [0, 1]; "
+                                 "scale X (e.g. MinMaxScaler) or use likelihood='gaussian'")
+            offset, scale = np.zeros(X.shape[1]), 1.0
+            likelihood_std = None
+        else:
+            offset = X.mean(axis=0, dtype=np.float64)
+            scale = float(np.sqrt(X.var(axis=0, dtype=np.float64).mean()))
+            scale = scale if scale > 0.0 else 1.0
+            likelihood_std = (0.5 * scale if self.likelihood_std == "auto"
+                              else float(self.likelihood_std))
+
+        config = dict(
+            input_shape=(X.shape[1],), hidden_sizes=hidden_sizes, latent_dims=latent_dims,
+            n_clusters=n_clusters, covariance_type=self.covariance_type,
+            learn_weights=self.learn_weights, likelihood=likelihood,
+            likelihood_std=1.0 if likelihood_std is None else likelihood_std / scale,
+            categorical_posterior=self.categorical_posterior, architecture="mlp")
+        self.input_offset_ = offset
+        self.input_scale_ = scale
+        X_train = self._to_model_input(X, torch.float32, device)
+
+        with torch.random.fork_rng(devices=_cuda_devices(device)):
+            torch.manual_seed(seed)
+            module = MFCVAE.from_config(config).to(device)
+            with tqdm(total=self.max_iter, desc="MFCVAE", unit="epoch",
+                      disable=not self.verbose) as progress:
+                def show_progress(epoch, elbo):
+                    progress.update(1)
+                    progress.set_postfix(elbo=f"{elbo:.4g}")
+
+                history = train(
+                    module, X_train,
+                    epochs_per_step=split_epochs(self.max_iter, self.n_facets, self.progressive),
+                    fade_in_fraction=self.fade_in_fraction,
+                    batch_size=min(self.batch_size, n_samples),
+                    learning_rate=self.learning_rate,
+                    free_nats=[self.free_bits * d for d in latent_dims],
+                    seed=seed, progressive=self.progressive, on_epoch_end=show_progress)
+
+        self.module_ = _for_inference(module)
+        self.device_ = device
+        self.likelihood_ = likelihood
+        self.likelihood_std_ = likelihood_std
+        self.n_clusters_ = n_clusters
+        self.latent_dims_ = latent_dims
+        self.elbo_curve_ = history.elbo
+        self.n_iter_ = len(history.elbo)
+        self._seed = seed
+        log_proba = self._cluster_log_proba(X)
+        self.labels_ = np.stack([lp.argmax(1) for lp in log_proba], axis=1)
+        self.clusters_used_ = tuple(len(np.unique(column)) for column in self.labels_.T)
+        self.mean_confidence_ = tuple(float(np.exp(lp.max(1)).mean()) for lp in log_proba)
+
+    def _per_facet(self, name, value):
+        """An int (every facet) or a tuple (one per facet) as a validated tuple."""
+        if isinstance(value, tuple):
+            if len(value) != self.n_facets:
+                raise ValueError(f"{name} has {len(value)} entries but n_facets={self.n_facets}; "
+                                 "give an int or one value per facet")
+            if not all(isinstance(v, Integral) and not isinstance(v, bool) and v >= 1
+                       for v in value):
+                raise ValueError(f"{name} must hold positive integers, got {value!r}")
+            return tuple(int(v) for v in value)
+        return (int(value),) * self.n_facets
+
+    # ------------------------------------------------------------------ inference
+    def _to_model_input(self, X, dtype, device):
+        """Validated numpy X -> standardised tensor in the module's input shape."""
+        X = (np.asarray(X, dtype=np.float64) - self.input_offset_) / self.input_scale_
+        return torch.as_tensor(X, dtype=dtype, device=device)
+
+    def _from_model_output(self, output):
+        """Decoder output tensor -> mean of p(x | z) in input units, as numpy."""
+        mean = self.module_.mean_from_output(output).double().cpu().numpy()
+        return mean.reshape(len(mean), -1) * self.input_scale_ + self.input_offset_
+
+    def _validate_input(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+
+    def _model_dtype(self):
+        return next(self.module_.parameters()).dtype
+
+    def _batches(self, X):
+        """Yield standardised tensor chunks of validated X."""
+        dtype = self._model_dtype()
+        for start in range(0, len(X), INFERENCE_BATCH_SIZE):
+            yield self._to_model_input(X[start:start + INFERENCE_BATCH_SIZE], dtype, self.device_)
+
+    def _posterior(self, X):
+        """Posterior means and log-variances of every facet, as lists of numpy arrays."""
+        chunks = []
+        with torch.inference_mode():
+            for batch in self._batches(X):
+                chunks.append([(m.double().cpu().numpy(), v.double().cpu().numpy())
+                               for m, v in self.module_.encode(batch)])
+        return ([np.concatenate([chunk[j][0] for chunk in chunks]) for j in range(self.n_facets)],
+                [np.concatenate([chunk[j][1] for chunk in chunks]) for j in range(self.n_facets)])
+
+    def _cluster_log_proba(self, X):
+        """``log q(c_j | x)`` of every facet, a list of (n, K_j) numpy arrays."""
+        chunks = []
+        with torch.inference_mode():
+            for batch in self._batches(X):
+                posteriors = self.module_.encode(batch)
+                chunks.append([self.module_.cluster_log_posterior(j, mean, log_variance)
+                               .double().cpu().numpy()
+                               for j, (mean, log_variance) in enumerate(posteriors)])
+        return [np.concatenate([chunk[j] for chunk in chunks]) for j in range(self.n_facets)]
+
+    def _check_facet(self, facet):
+        if facet is None:
+            return None
+        if not isinstance(facet, Integral) or isinstance(facet, bool) or not (
+                0 <= facet < self.n_facets):
+            raise ValueError(f"facet must be an int in [0, {self.n_facets - 1}], got {facet!r}")
+        return int(facet)
+
+    def predict(self, X, facet=None):
+        """Most probable cluster of every sample, per facet.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        facet : int, optional
+            Return the labels of this facet only.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples, n_facets), or (n_samples,) with ``facet``
+        """
+        facet = self._check_facet(facet)
+        log_proba = self._cluster_log_proba(self._validate_input(X))
+        if facet is not None:
+            return log_proba[facet].argmax(1)
+        return np.stack([lp.argmax(1) for lp in log_proba], axis=1)
+
+    def predict_proba(self, X, facet=None):
+        """Posterior cluster probabilities ``q(c_j | x)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        facet : int, optional
+            Return the probabilities of this facet only.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, sum(n_clusters_)), or (n_samples, K_facet)
+            Without ``facet`` the facets' blocks stand side by side, lowest facet first;
+            each block sums to 1 per row.
+        """
+        facet = self._check_facet(facet)
+        log_proba = self._cluster_log_proba(self._validate_input(X))
+        if facet is not None:
+            return np.exp(log_proba[facet])
+        return np.exp(np.concatenate(log_proba, axis=1))
+
+    def transform(self, X):
+        """Posterior means of every facet's latent variable, side by side.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, sum(latent_dims_))
+            Columns named by :meth:`get_feature_names_out` (``facet0_z0``, ...).
+        """
+        means, _ = self._posterior(self._validate_input(X))
+        return np.concatenate(means, axis=1)
+
+    def inverse_transform(self, X):
+        """Decode latent means back to input space (the mean of ``p(x | z)``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, sum(latent_dims_))
+            Latent values as returned by :meth:`transform`.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features_in_)
+        """
+        check_is_fitted(self)
+        Z = np.asarray(X, dtype=np.float64)
+        n_latent = sum(self.latent_dims_)
+        if Z.ndim != 2 or Z.shape[1] != n_latent:
+            raise ValueError(f"inverse_transform expects an array of shape (n_samples, "
+                             f"{n_latent}), got shape {Z.shape}")
+        return self._decode([torch.as_tensor(part) for part in
+                             np.split(Z, np.cumsum(self.latent_dims_)[:-1], axis=1)])
+
+    def _decode(self, latents):
+        dtype = self._model_dtype()
+        with torch.inference_mode():
+            output = self.module_.decode([z.to(self.device_, dtype) for z in latents])
+        return self._from_model_output(output)
+
+    def sample(self, n_samples=1, facet=None, cluster=None, temperature=1.0, random_state=None):
+        """Generate data from the model, optionally from one cluster of one facet.
+
+        Every facet draws ``c_j ~ Cat(pi_j)`` and ``z_j ~ N(mu_c, temperature^2 Sigma_c)``;
+        with ``facet`` and ``cluster`` given, that facet's cluster is fixed instead.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+        facet : int, optional
+            Facet whose cluster is fixed.
+        cluster : int, optional
+            Cluster of ``facet`` to generate from.
+        temperature : float, default=1.0
+            Scales the prior standard deviations (the authors use 0.3 for images).
+        random_state : int, RandomState instance or None, default=None
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features_in_)
+            Means of ``p(x | z)`` in input units.
+        labels : ndarray of shape (n_samples, n_facets)
+            The cluster each sample was drawn from in every facet.
+        """
+        check_is_fitted(self)
+        if not isinstance(n_samples, Integral) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
+        if not (isinstance(temperature, Real) and temperature >= 0):
+            raise ValueError(f"temperature must be a non-negative float, got {temperature!r}")
+        facet = self._check_facet(facet)
+        if (facet is None) != (cluster is None):
+            raise ValueError("give both facet and cluster, or neither")
+        if facet is not None and not (isinstance(cluster, Integral)
+                                      and 0 <= cluster < self.n_clusters_[facet]):
+            raise ValueError(f"cluster must be an int in [0, {self.n_clusters_[facet] - 1}] "
+                             f"for facet {facet}, got {cluster!r}")
+        seed = int(check_random_state(random_state).randint(_MAX_SEED))
+        generator = torch.Generator(device=self.device_).manual_seed(seed)
+        latents, labels = [], []
+        with torch.inference_mode():
+            for j, prior in enumerate(self.module_.priors):
+                if j == facet:
+                    clusters = torch.full((n_samples,), int(cluster), device=self.device_)
+                else:
+                    clusters = torch.multinomial(prior.log_weights().exp(), n_samples,
+                                                 replacement=True, generator=generator)
+                latents.append(prior.sample(clusters, temperature, generator))
+                labels.append(clusters.cpu().numpy())
+        return self._decode(latents), np.stack(labels, axis=1)
+
+    def score(self, X, y=None):
+        """Mean evidence lower bound (ELBO) per sample, in nats; higher is better.
+
+        The KL terms are exact; the reconstruction term uses one posterior sample drawn
+        with a fixed seed, so repeated calls agree. Values are in input units, so they
+        are comparable between models fitted on the same data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        elbo : float
+        """
+        X = self._validate_input(X)
+        generator = torch.Generator(device=self.device_).manual_seed(self._seed)
+        total = 0.0
+        with torch.inference_mode():
+            for batch in self._batches(X):
+                reconstruction, kl = self.module_.elbo_terms(batch, generator=generator)
+                total += float((reconstruction - kl.sum(-1)).sum())
+        # Change of variables from the standardised data back to input units.
+        return total / len(X) - X.shape[1] * np.log(self.input_scale_)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the :meth:`transform` columns: ``facet{j}_z{i}``.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Only checked against the names seen in :meth:`fit`.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self)
+        from sklearn.utils.validation import _check_feature_names_in
+
+        _check_feature_names_in(self, input_features, generate_names=False)
+        return np.asarray([f"facet{j}_z{i}" for j, d in enumerate(self.latent_dims_)
+                           for i in range(d)], dtype=object)
+
+    # ------------------------------------------------------------------ persistence
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # object.__getstate__ returns __dict__ itself
+        if "module_" in state:
+            module = state.pop("module_")
+            state["_module_config"] = module.config
+            state["_module_state"] = {name: tensor.detach().cpu()
+                                      for name, tensor in module.state_dict().items()}
+            state["_module_dtype"] = str(next(module.parameters()).dtype).replace("torch.", "")
+            state["device_"] = str(self.device_)
+        return state
+
+    def __setstate__(self, state):
+        if "_module_config" in state:
+            state = dict(state)
+            device = torch.device(state["device_"])
+            if not _device_available(device):
+                warnings.warn(f"this model was trained on {device}, which is not available "
+                              "here; it is loaded on the CPU", RuntimeWarning, stacklevel=2)
+                device = torch.device("cpu")
+            module = MFCVAE.from_config(state.pop("_module_config"))
+            module.load_state_dict(state.pop("_module_state"))
+            module = module.to(dtype=getattr(torch, state.pop("_module_dtype")))
+            state["module_"] = _for_inference(module.to(device))
+            state["device_"] = device
+        super().__setstate__(state)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+def _resolve_device(device):
+    """The torch.device that ``device`` asks for, failing clearly if it is absent."""
+    if isinstance(device, str) and device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' or a "
+                         f"torch.device, got {device!r}") from error
+    if not _device_available(resolved):
+        raise ValueError(f"device {device!r} was asked for but is not available here; "
+                         "use device='auto' or 'cpu'")
+    return resolved
+
+
+def _device_available(device):
+    if device.type == "cpu":
+        return True
+    if device.type == "cuda":
+        return torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()
+    if device.type == "mps":
+        return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    return False
+
+
+def _cuda_devices(device):
+    return [device.index or 0] if device.type == "cuda" else []
+
+
+def _for_inference(module):
+    """Eval mode; float64 on the CPU, where it costs little and makes predictions
+    independent of how rows are batched (float32 sums differ in the last bits)."""
+    module.eval()
+    if next(module.parameters()).device.type == "cpu":
+        module.double()
+    return module

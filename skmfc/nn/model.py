@@ -1,0 +1,200 @@
+"""The MFCVAE module: ladder encoder/decoder, one mixture prior per facet, the ELBO."""
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from skmfc.nn.ladder import MLPLadderDecoder, MLPLadderEncoder
+from skmfc.nn.prior import MixturePrior
+
+_LOG_2PI = math.log(2.0 * math.pi)
+# Keeps exp(log_variance) finite and positive in float32 without bounding useful values.
+_LOG_VARIANCE_RANGE = (-14.0, 10.0)
+
+
+class MFCVAE(nn.Module):
+    """Multi-Facet Clustering VAE (Falck et al., NeurIPS 2021) as a pure torch module.
+
+    The module holds no training logic; :func:`skmfc.training.train` drives it.
+    Build it from a plain dict with :meth:`from_config` so that it can be rebuilt
+    from saved weights.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        Shape of one input example: ``(n_features,)`` for the MLP ladder.
+    hidden_sizes : tuple of int
+        Ladder width at each facet's depth, lowest facet first.
+    latent_dims : tuple of int
+        Latent dimension ``d_j`` of each facet.
+    n_clusters : tuple of int
+        Number of clusters ``K_j`` of each facet.
+    covariance_type : {"diag", "full"}
+        Covariance of the prior components.
+    learn_weights : bool
+        Whether the mixing weights are trained.
+    likelihood : {"bernoulli", "gaussian"}
+        Observation model.
+    likelihood_std : float
+        Standard deviation of the Gaussian likelihood (ignored for Bernoulli).
+    categorical_posterior : {"closed_form", "one_sample"}
+        ``q(c_j | x)`` as the exact maximiser (expectation inside the softmax) or the
+        authors' one-sample estimate ``p(c_j | z_j)``.
+    min_variance : float
+        Variance floor of the prior components.
+    architecture : {"mlp"}
+        Ladder family.
+    """
+
+    def __init__(self, input_shape, hidden_sizes, latent_dims, n_clusters,
+                 covariance_type="diag", learn_weights=True, likelihood="bernoulli",
+                 likelihood_std=1.0, categorical_posterior="closed_form", min_variance=1e-4,
+                 architecture="mlp"):
+        super().__init__()
+        self.config = dict(
+            input_shape=tuple(input_shape), hidden_sizes=tuple(hidden_sizes),
+            latent_dims=tuple(latent_dims), n_clusters=tuple(n_clusters),
+            covariance_type=covariance_type, learn_weights=bool(learn_weights),
+            likelihood=likelihood, likelihood_std=float(likelihood_std),
+            categorical_posterior=categorical_posterior, min_variance=float(min_variance),
+            architecture=architecture)
+        if likelihood not in ("bernoulli", "gaussian"):
+            raise ValueError(f"unknown likelihood {likelihood!r}")
+        if categorical_posterior not in ("closed_form", "one_sample"):
+            raise ValueError(f"unknown categorical_posterior {categorical_posterior!r}")
+        self.n_facets = len(latent_dims)
+        self.likelihood = likelihood
+        self.likelihood_std = float(likelihood_std)
+        self.categorical_posterior = categorical_posterior
+        self.encoder, self.decoder = _build_ladder(
+            architecture, tuple(input_shape), tuple(hidden_sizes), tuple(latent_dims))
+        self.priors = nn.ModuleList(
+            MixturePrior(k, d, covariance_type, learn_weights, min_variance)
+            for k, d in zip(n_clusters, latent_dims))
+
+    @classmethod
+    def from_config(cls, config):
+        """Build a module from the dict stored in ``module.config``."""
+        return cls(**config)
+
+    # ------------------------------------------------------------------ inference
+    def encode(self, x):
+        """Posterior ``q(z_j | x)`` of every facet.
+
+        Returns
+        -------
+        list of (mean, log_variance)
+            One pair of tensors of shape (n, d_j) per facet, lowest facet first.
+        """
+        return [(mean, log_variance.clamp(*_LOG_VARIANCE_RANGE))
+                for mean, log_variance in self.encoder(x)]
+
+    def cluster_log_posterior(self, facet, mean, log_variance, z=None):
+        """``log q(c_j | x)`` of one facet, shape (n, K_j).
+
+        The closed form is ``log_softmax(log pi + E_q[log N(z; mu_k, Sigma_k)])``;
+        the one-sample form uses ``log N(z; mu_k, Sigma_k)`` at ``z`` (the posterior
+        mean when ``z`` is None).
+        """
+        return F.log_softmax(self._cluster_scores(facet, mean, log_variance, z), dim=-1)
+
+    def _cluster_scores(self, facet, mean, log_variance, z=None):
+        prior = self.priors[facet]
+        if self.categorical_posterior == "closed_form":
+            expected = prior.expected_log_density(mean, log_variance.exp())
+        else:
+            expected = prior.expected_log_density(mean if z is None else z)
+        return prior.log_weights() + expected
+
+    # ------------------------------------------------------------------ generation
+    def decode(self, latents, facet_weights=None):
+        """Decoder output before the likelihood's link (logits for Bernoulli)."""
+        if facet_weights is None:
+            facet_weights = latents[0].new_ones(self.n_facets)
+        return self.decoder(latents, facet_weights)
+
+    def mean_from_output(self, output):
+        """Mean of ``p(x | z)`` from the decoder output."""
+        return torch.sigmoid(output) if self.likelihood == "bernoulli" else output
+
+    def log_likelihood(self, x, output):
+        """``log p(x | z)`` summed over features, shape (n,)."""
+        if self.likelihood == "bernoulli":
+            per_feature = -F.binary_cross_entropy_with_logits(output, x, reduction="none")
+        else:
+            std = self.likelihood_std
+            per_feature = -0.5 * (((x - output) / std) ** 2 + _LOG_2PI + 2.0 * math.log(std))
+        return per_feature.flatten(1).sum(-1)
+
+    # ------------------------------------------------------------------ objective
+    def facet_kl(self, facet, mean, log_variance, z):
+        """Per-sample KL terms of one facet, shape (n,).
+
+        Closed form: ``-H[q(z_j|x)] - logsumexp_k(log pi_k + E_q log N(z_j; mu_k, Sigma_k))``,
+        which equals ``E_q(c) KL(q(z)||p(z|c)) + KL(q(c)||p(c))`` at the optimal ``q(c)``.
+        One sample: ``log q(z_j|x) - log p_MoG(z_j)`` at the sampled ``z_j``.
+        """
+        prior = self.priors[facet]
+        if self.categorical_posterior == "closed_form":
+            entropy = 0.5 * (log_variance + 1.0 + _LOG_2PI).sum(-1)
+            scores = prior.log_weights() + prior.expected_log_density(mean, log_variance.exp())
+            return -entropy - torch.logsumexp(scores, dim=-1)
+        log_q = -0.5 * (((z - mean) ** 2) * torch.exp(-log_variance) + log_variance
+                        + _LOG_2PI).sum(-1)
+        log_prior = torch.logsumexp(prior.log_weights() + prior.expected_log_density(z), dim=-1)
+        return log_q - log_prior
+
+    def elbo_terms(self, x, facet_weights=None, generator=None):
+        """Reconstruction log-likelihood (n,) and per-facet KL terms (n, J) at one sample of z."""
+        posteriors = self.encode(x)
+        latents = [mean + torch.exp(0.5 * log_variance) * _standard_normal_like(mean, generator)
+                   for mean, log_variance in posteriors]
+        output = self.decode(latents, facet_weights)
+        reconstruction = self.log_likelihood(x, output)
+        kl = torch.stack([self.facet_kl(j, mean, log_variance, latents[j])
+                          for j, (mean, log_variance) in enumerate(posteriors)], dim=-1)
+        return reconstruction, kl
+
+    def loss(self, x, facet_weights, kl_weights, free_nats):
+        """Training objective and the ELBO it stands for, both batch means.
+
+        Parameters
+        ----------
+        x : Tensor
+            A batch of inputs.
+        facet_weights, kl_weights : Tensor of shape (J,)
+            Progressive-training weights ``alpha_j`` (decoder input) and ``gamma_j`` (KL).
+        free_nats : Tensor of shape (J,)
+            Per-facet floor on the batch-mean KL (a minimum information constraint):
+            below it the KL is not penalised, so a facet cannot collapse to the prior.
+
+        Returns
+        -------
+        loss : Tensor
+            Scalar to minimise.
+        elbo : Tensor
+            Scalar weighted ELBO (without the floor), for monitoring.
+        """
+        reconstruction, kl = self.elbo_terms(x, facet_weights)
+        mean_reconstruction = reconstruction.mean()
+        mean_kl = kl.mean(0)
+        loss = -mean_reconstruction + (kl_weights * torch.maximum(mean_kl, free_nats)).sum()
+        elbo = mean_reconstruction - (kl_weights * mean_kl).sum()
+        return loss, elbo.detach()
+
+
+def _standard_normal_like(tensor, generator=None):
+    if generator is None:
+        return torch.randn_like(tensor)
+    return torch.randn(tensor.shape, generator=generator, device=tensor.device,
+                       dtype=tensor.dtype)
+
+
+def _build_ladder(architecture, input_shape, hidden_sizes, latent_dims):
+    if architecture == "mlp":
+        n_features = math.prod(input_shape)
+        return (MLPLadderEncoder(n_features, hidden_sizes, latent_dims),
+                MLPLadderDecoder(n_features, hidden_sizes, latent_dims))
+    raise ValueError(f"unknown architecture {architecture!r}")
