@@ -39,8 +39,10 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         MNIST network is ``hidden_sizes=(500, 2000)`` with ``n_facets=2``.
     covariance_type : {"diag", "full"}, default="diag"
         Covariance of each prior component.
-    learn_weights : bool, default=True
-        Learn the mixing weights of the priors; otherwise keep them uniform.
+    learn_weights : bool, default=False
+        Learn the mixing weights of the priors; otherwise keep them uniform (as the
+        authors do for 3DShapes and SVHN). Learnt weights let a dominant cluster
+        starve the others on small data; the authors learn them for MNIST.
     likelihood : {"auto", "bernoulli", "gaussian"}, default="auto"
         Observation model. ``"auto"`` picks Bernoulli (grey levels allowed) when all
         training values lie in [0, 1], Gaussian otherwise. For the Gaussian likelihood
@@ -58,13 +60,23 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     fade_in_fraction : float, default=0.5
         Fraction of a progressive step over which the new facet's decoder input and
         KL weight ramp from 0 to 1.
-    free_bits : float, default=0.5
+    prior_refit_fraction : float, default=0.5
+        Each facet's prior starts as broad unit-variance components placed by a
+        Gaussian mixture on the untrained encoder's means, and is fitted again by a
+        Gaussian mixture to the encoder's posterior means this far into the facet's
+        first progressive step, once the encoder has learnt a representation. 0 keeps
+        the authors' scheme: one fit at the start with component variances 0.01.
+    free_bits : float, default=1.0
         Minimum information constraint: each facet's batch-mean KL is not penalised
         below ``free_bits * latent_dim`` nats, so no facet collapses onto its prior.
         0 gives the plain ELBO.
+    min_cluster_share : float, default=0.1
+        After every epoch, a cluster whose posterior mass is below
+        ``min_cluster_share / K`` of the data is dead and is re-seeded at the worst
+        explained points, so every cluster stays in use. 0 switches this off.
     max_iter : int, default=200
         Training epochs in all, shared equally among the progressive steps.
-    batch_size : int, default=256
+    batch_size : int, default=128
         Minibatch size (capped at the number of samples).
     learning_rate : float, default=1e-3
         Adam step size.
@@ -146,7 +158,9 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         "categorical_posterior": [StrOptions({"closed_form", "one_sample"})],
         "progressive": ["boolean"],
         "fade_in_fraction": [Interval(Real, 0, 1, closed="both")],
+        "prior_refit_fraction": [Interval(Real, 0, 1, closed="left")],
         "free_bits": [Interval(Real, 0, None, closed="left")],
+        "min_cluster_share": [Interval(Real, 0, 1, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -156,10 +170,12 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     }
 
     def __init__(self, n_facets=2, n_clusters=10, latent_dim=5, hidden_sizes=256, *,
-                 covariance_type="diag", learn_weights=True, likelihood="auto",
+                 covariance_type="diag", learn_weights=False, likelihood="auto",
                  likelihood_std="auto", categorical_posterior="closed_form", progressive=True,
-                 fade_in_fraction=0.5, free_bits=0.5, max_iter=200, batch_size=256,
-                 learning_rate=1e-3, device="auto", random_state=None, verbose=0):
+                 fade_in_fraction=0.5, prior_refit_fraction=0.5, free_bits=1.0,
+                 min_cluster_share=0.1, max_iter=200,
+                 batch_size=128, learning_rate=1e-3, device="auto", random_state=None,
+                 verbose=0):
         self.n_facets = n_facets
         self.n_clusters = n_clusters
         self.latent_dim = latent_dim
@@ -171,7 +187,9 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.categorical_posterior = categorical_posterior
         self.progressive = progressive
         self.fade_in_fraction = fade_in_fraction
+        self.prior_refit_fraction = prior_refit_fraction
         self.free_bits = free_bits
+        self.min_cluster_share = min_cluster_share
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -262,7 +280,10 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                     batch_size=min(self.batch_size, n_samples),
                     learning_rate=self.learning_rate,
                     free_nats=[self.free_bits * d for d in latent_dims],
-                    seed=seed, progressive=self.progressive, on_epoch_end=show_progress)
+                    seed=seed, progressive=self.progressive,
+                    prior_refit_fraction=self.prior_refit_fraction,
+                    initial_variance=1.0 if self.prior_refit_fraction > 0 else 0.01,
+                    min_cluster_share=self.min_cluster_share, on_epoch_end=show_progress)
 
         self.module_ = _for_inference(module)
         self.device_ = device

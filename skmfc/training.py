@@ -26,10 +26,13 @@ class TrainingHistory:
         floor) of each epoch.
     step_of_epoch : list of int
         Progressive step each epoch belonged to (0: deepest facet alone).
+    n_reseeded : list of int
+        Dead clusters re-seeded after each epoch.
     """
 
     elbo: list = field(default_factory=list)
     step_of_epoch: list = field(default_factory=list)
+    n_reseeded: list = field(default_factory=list)
 
 
 def split_epochs(max_iter, n_facets, progressive=True):
@@ -112,8 +115,53 @@ def initialise_prior(module, facet, X, random_state, initial_variance=None):
                          torch.as_tensor(variances, **as_tensor).clamp_min(prior.min_variance))
 
 
+@torch.no_grad()
+def reseed_dead_clusters(module, facet, X, min_share):
+    """Move clusters that hold almost no data onto the worst-explained points.
+
+    A cluster is dead when its total posterior mass ``sum_x q(c_j = k | x)`` is below
+    ``min_share / K_j`` of the data. Each dead cluster gets, as its mean, the posterior
+    mean of one of the points with the lowest mixture density, the median variance of
+    the live clusters, and an average mixing weight: this is how k-means and EM
+    implementations revive empty clusters, and it keeps every cluster in use.
+
+    Returns
+    -------
+    int
+        Number of clusters moved.
+    """
+    prior = module.priors[facet]
+    was_training = module.training
+    module.eval()
+    log_proba, scores, means = [], [], []
+    for start in range(0, len(X), INFERENCE_BATCH_SIZE):
+        mean, log_variance = module.encode(X[start:start + INFERENCE_BATCH_SIZE])[facet]
+        cluster_scores = module._cluster_scores(facet, mean, log_variance)
+        log_proba.append(torch.log_softmax(cluster_scores, dim=-1))
+        scores.append(torch.logsumexp(cluster_scores, dim=-1))
+        means.append(mean)
+    module.train(was_training)
+    share = torch.cat(log_proba).exp().mean(0)
+    dead = torch.nonzero(share < min_share / prior.n_clusters).flatten()
+    if len(dead) == 0 or len(dead) == prior.n_clusters:
+        return 0
+    worst_points = torch.argsort(torch.cat(scores))[:len(dead)]
+    live = torch.ones(prior.n_clusters, dtype=torch.bool, device=share.device)
+    live[dead] = False
+    variances = prior.variances()
+    new_means = prior.means.detach().clone()
+    new_variances = variances.detach().clone()
+    new_means[dead] = torch.cat(means)[worst_points].to(new_means.dtype)
+    new_variances[dead] = variances[live].median(dim=0).values
+    weights = prior.log_weights().exp()
+    weights[dead] = weights[live].mean()
+    prior.set_components(new_means, new_variances, weights / weights.sum())
+    return len(dead)
+
+
 def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_rate,
-          free_nats, seed, progressive=True, initial_variance=None, on_epoch_end=None):
+          free_nats, seed, progressive=True, initial_variance=None, prior_refit_fraction=0.0,
+          min_cluster_share=0.0, on_epoch_end=None):
     """Train an :class:`~skmfc.nn.MFCVAE` progressively, deepest facet first.
 
     Each facet's prior is initialised from the encoder, as it is when that facet is
@@ -140,6 +188,10 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
         Whether to switch facets on one by one; otherwise all train from the start.
     initial_variance : float, optional
         See :func:`initialise_prior`.
+    min_cluster_share : float
+        After every epoch, clusters of fully switched-on facets holding less than
+        ``min_cluster_share / K`` of the data are re-seeded (see
+        :func:`reseed_dead_clusters`); 0 switches this off.
     on_epoch_end : callable, optional
         Called as ``on_epoch_end(epoch, elbo)`` after every epoch.
 
@@ -164,9 +216,13 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
             initialise_prior(module, facet, X, random_state=seed + facet,
                              initial_variance=initial_variance)
         fade_in_batches = max(1, int(round(fade_in_fraction * n_epochs * n_batches)))
+        refit_epoch = int(round(prior_refit_fraction * n_epochs)) if prior_refit_fraction else -1
         module.train()
         batch_in_step = 0
-        for _ in range(n_epochs):
+        for epoch_in_step in range(n_epochs):
+            if epoch_in_step == refit_epoch and epoch_in_step > 0:
+                for facet in facets_switched_on:
+                    initialise_prior(module, facet, X, random_state=seed + facet)
             order = torch.randperm(n_samples, generator=generator).to(device)
             elbo_sum = torch.zeros((), dtype=X.dtype, device=device)
             for batch_indices in torch.tensor_split(order, n_batches):
@@ -184,6 +240,12 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
                 raise FloatingPointError(
                     f"the ELBO became {mean_elbo} in epoch {epoch + 1}; try a smaller "
                     "learning_rate or check the input data for extreme values")
+            if min_cluster_share > 0:
+                fully_on = facet_weights_at(step, batch_in_step, fade_in_batches, n_facets,
+                                            progressive) == 1.0
+                history.n_reseeded.append(sum(
+                    reseed_dead_clusters(module, facet, X, min_cluster_share)
+                    for facet in np.flatnonzero(fully_on)))
             history.elbo.append(mean_elbo)
             history.step_of_epoch.append(step)
             epoch += 1
