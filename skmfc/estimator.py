@@ -34,9 +34,19 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         (lowest facet first).
     latent_dim : int or tuple of int, default=5
         Dimension of each facet's continuous latent variable.
-    hidden_sizes : int or tuple of int, default=256
-        Width of the ladder at each facet's depth, lowest facet first. The authors'
+    hidden_sizes : "auto", int or tuple of int, default="auto"
+        Width of the ladder at each facet's depth, lowest facet first: units of the
+        fully connected ladder, channels of the convolutional one. ``"auto"`` is 256
+        units per level, or 32 channels doubling with depth (at most 256). The authors'
         MNIST network is ``hidden_sizes=(500, 2000)`` with ``n_facets=2``.
+    architecture : {"auto", "mlp", "conv"}, default="auto"
+        Fully connected ladder, or convolutional ladder for images (any size from 8x8
+        up, grey or colour). ``"auto"`` picks the convolutional one for image input.
+    image_shape : tuple of int, optional
+        ``(height, width)`` or ``(height, width, channels)`` of the images when X holds
+        them flattened channel-last, so the estimator can sit in a Pipeline. Image
+        arrays of shape (n, H, W), (n, H, W, C) or (n, C, H, W) (C in 1, 3, 4) are
+        recognised without it.
     covariance_type : {"diag", "full"}, default="diag"
         Covariance of each prior component.
     learn_weights : bool, default=False
@@ -150,7 +160,10 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         "n_facets": [Interval(Integral, 1, None, closed="left")],
         "n_clusters": [Interval(Integral, 1, None, closed="left"), tuple],
         "latent_dim": [Interval(Integral, 1, None, closed="left"), tuple],
-        "hidden_sizes": [Interval(Integral, 1, None, closed="left"), tuple],
+        "hidden_sizes": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left"),
+                         tuple],
+        "architecture": [StrOptions({"auto", "mlp", "conv"})],
+        "image_shape": [None, tuple],
         "covariance_type": [StrOptions({"diag", "full"})],
         "learn_weights": ["boolean"],
         "likelihood": [StrOptions({"auto", "bernoulli", "gaussian"})],
@@ -169,7 +182,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         "verbose": ["verbose"],
     }
 
-    def __init__(self, n_facets=2, n_clusters=10, latent_dim=5, hidden_sizes=256, *,
+    def __init__(self, n_facets=2, n_clusters=10, latent_dim=5, hidden_sizes="auto", *,
+                 architecture="auto", image_shape=None,
                  covariance_type="diag", learn_weights=False, likelihood="auto",
                  likelihood_std="auto", categorical_posterior="closed_form", progressive=True,
                  fade_in_fraction=0.5, prior_refit_fraction=0.5, free_bits=1.0,
@@ -180,6 +194,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.n_clusters = n_clusters
         self.latent_dim = latent_dim
         self.hidden_sizes = hidden_sizes
+        self.architecture = architecture
+        self.image_shape = image_shape
         self.covariance_type = covariance_type
         self.learn_weights = learn_weights
         self.likelihood = likelihood
@@ -225,10 +241,22 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         return self
 
     def _fit(self, X):
+        X, array_image_shape = _image_rows(X)
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        image_shape = self._check_image_shape(array_image_shape, X.shape[1])
+        architecture = self.architecture
+        if architecture == "auto":
+            architecture = "mlp" if image_shape is None else "conv"
+        if architecture == "conv" and image_shape is None:
+            raise ValueError("architecture='conv' needs images: pass X of shape (n, H, W, C) "
+                             "or (n, C, H, W), or flat X with image_shape=(H, W, C)")
         n_clusters = self._per_facet("n_clusters", self.n_clusters)
         latent_dims = self._per_facet("latent_dim", self.latent_dim)
-        hidden_sizes = self._per_facet("hidden_sizes", self.hidden_sizes)
+        if self.hidden_sizes == "auto":
+            hidden_sizes = ((256,) * self.n_facets if architecture == "mlp"
+                            else tuple(min(32 * 2 ** level, 256) for level in range(self.n_facets)))
+        else:
+            hidden_sizes = self._per_facet("hidden_sizes", self.hidden_sizes)
         n_samples = X.shape[0]
         if max(n_clusters) > n_samples:
             raise ValueError(
@@ -255,11 +283,15 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                               else float(self.likelihood_std))
 
         config = dict(
-            input_shape=(X.shape[1],), hidden_sizes=hidden_sizes, latent_dims=latent_dims,
+            input_shape=((X.shape[1],) if architecture == "mlp"
+                         else (image_shape[2], image_shape[0], image_shape[1])),
+            hidden_sizes=hidden_sizes, latent_dims=latent_dims,
             n_clusters=n_clusters, covariance_type=self.covariance_type,
             learn_weights=self.learn_weights, likelihood=likelihood,
             likelihood_std=1.0 if likelihood_std is None else likelihood_std / scale,
-            categorical_posterior=self.categorical_posterior, architecture="mlp")
+            categorical_posterior=self.categorical_posterior, architecture=architecture)
+        self.architecture_ = architecture
+        self.image_shape_ = image_shape
         self.input_offset_ = offset
         self.input_scale_ = scale
         X_train = self._to_model_input(X, torch.float32, device)
@@ -293,11 +325,32 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.latent_dims_ = latent_dims
         self.elbo_curve_ = history.elbo
         self.n_iter_ = len(history.elbo)
+        self.progressive_steps_ = [history.step_of_epoch.index(step)
+                                   for step in sorted(set(history.step_of_epoch))]
         self._seed = seed
         log_proba = self._cluster_log_proba(X)
         self.labels_ = np.stack([lp.argmax(1) for lp in log_proba], axis=1)
         self.clusters_used_ = tuple(len(np.unique(column)) for column in self.labels_.T)
         self.mean_confidence_ = tuple(float(np.exp(lp.max(1)).mean()) for lp in log_proba)
+
+    def _check_image_shape(self, array_image_shape, n_features):
+        """The (H, W, C) images are made of, from the array itself or ``image_shape``."""
+        image_shape = self.image_shape
+        if image_shape is not None:
+            if not (len(image_shape) in (2, 3) and all(
+                    isinstance(v, Integral) and v >= 1 for v in image_shape)):
+                raise ValueError("image_shape must be (height, width) or (height, width, "
+                                 f"channels) of positive ints, got {image_shape!r}")
+            image_shape = tuple(int(v) for v in image_shape) + (1,) * (3 - len(image_shape))
+            if array_image_shape is not None and array_image_shape != image_shape:
+                raise ValueError(f"image_shape={self.image_shape!r} does not match the images "
+                                 f"of shape {array_image_shape} (height, width, channels)")
+            if np.prod(image_shape) != n_features:
+                raise ValueError(f"image_shape={self.image_shape!r} holds "
+                                 f"{np.prod(image_shape)} values but X has {n_features} "
+                                 "features")
+            return image_shape
+        return array_image_shape
 
     def _per_facet(self, name, value):
         """An int (every facet) or a tuple (one per facet) as a validated tuple."""
@@ -315,15 +368,24 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     def _to_model_input(self, X, dtype, device):
         """Validated numpy X -> standardised tensor in the module's input shape."""
         X = (np.asarray(X, dtype=np.float64) - self.input_offset_) / self.input_scale_
+        if self.architecture_ == "conv":
+            X = X.reshape(len(X), *self.image_shape_).transpose(0, 3, 1, 2)
         return torch.as_tensor(X, dtype=dtype, device=device)
 
     def _from_model_output(self, output):
         """Decoder output tensor -> mean of p(x | z) in input units, as numpy."""
         mean = self.module_.mean_from_output(output).double().cpu().numpy()
+        if self.architecture_ == "conv":
+            mean = mean.transpose(0, 2, 3, 1)
         return mean.reshape(len(mean), -1) * self.input_scale_ + self.input_offset_
 
     def _validate_input(self, X):
         check_is_fitted(self)
+        X, array_image_shape = _image_rows(X)
+        if array_image_shape is not None and array_image_shape != self.image_shape_:
+            raise ValueError(f"X holds images of shape {array_image_shape} (height, width, "
+                             f"channels) but the model was fitted on "
+                             f"{self.image_shape_ or f'{self.n_features_in_} flat features'}")
         return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
 
     def _model_dtype(self):
@@ -572,6 +634,32 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _image_rows(X):
+    """Image arrays as flat channel-last rows, with their (height, width, channels).
+
+    (n, H, W) is grey; (n, H, W, C) and (n, C, H, W) are told apart by which axis has
+    1, 3 or 4 entries (channel-last wins a tie). Anything that is not 3-D or 4-D is
+    returned unchanged with ``None``.
+    """
+    ndim = getattr(X, "ndim", None)
+    if ndim is None:
+        try:
+            ndim = np.ndim(X)
+        except Exception:  # ragged nested lists: leave the error to validate_data
+            return X, None
+    if ndim not in (3, 4):
+        return X, None
+    images = np.asarray(X)
+    if ndim == 3:
+        images = images[..., np.newaxis]
+    elif images.shape[-1] not in (1, 3, 4):
+        if images.shape[1] not in (1, 3, 4):
+            raise ValueError(f"cannot tell the channel axis of images of shape {images.shape}: "
+                             "give (n, H, W, C) or (n, C, H, W) with 1, 3 or 4 channels")
+        images = images.transpose(0, 2, 3, 1)
+    return images.reshape(len(images), -1), tuple(int(v) for v in images.shape[1:])
 
 
 def _resolve_device(device):

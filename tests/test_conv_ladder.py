@@ -9,6 +9,16 @@ SIZES = [(8, 8), (9, 9), (16, 16), (20, 12), (27, 27), (28, 28), (32, 32), (64, 
 FACETS = [1, 2, 3, 4]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    """These tiny convolutions gain nothing from intra-op threads, and on a busy CPU the
+    thread pool's contention makes them many times slower; restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _ladder(input_shape, n_facets, width=4, seed=0):
     torch.manual_seed(seed)
     hidden = tuple(width * 2 ** j for j in range(n_facets))
@@ -165,8 +175,8 @@ def test_autoencoding_smoke_reduces_loss():
     coefficients = torch.randn(64, 4, 1, 1, 1, generator=generator)
     x = (coefficients * patterns).sum(1) + 0.1 * torch.randn(64, 1, 8, 8, generator=generator)
     torch.manual_seed(0)
-    encoder = ConvLadderEncoder((1, 8, 8), (16, 32), (4, 4))
-    decoder = ConvLadderDecoder((1, 8, 8), (16, 32), (4, 4))
+    encoder = ConvLadderEncoder((1, 8, 8), (8, 16), (4, 4))
+    decoder = ConvLadderDecoder((1, 8, 8), (8, 16), (4, 4))
     parameters = [*encoder.parameters(), *decoder.parameters()]
     optimiser = torch.optim.Adam(parameters, lr=3e-3)
     weights = torch.ones(2)

@@ -213,3 +213,35 @@ def test_float32_int_and_list_inputs(blobs):
     assert est.predict(X.astype(np.float64)).shape == (len(X), 2)
     ints = np.rint(X).astype(np.int64)
     assert tiny_estimator().fit(ints).predict(ints.tolist()).shape == (len(X), 2)
+
+
+@pytest.mark.parametrize("height, width, channels", [(8, 8, 1), (12, 20, 3), (28, 28, 1)])
+def test_image_inputs_in_every_layout(height, width, channels):
+    rng = np.random.RandomState(0)
+    images = rng.rand(40, height, width, channels).astype(np.float32)
+    est = tiny_estimator(max_iter=1, batch_size=20).fit(images)
+    assert est.architecture_ == "conv" and est.image_shape_ == (height, width, channels)
+    labels = est.predict(images)
+    np.testing.assert_array_equal(est.predict(images.reshape(40, -1)), labels)
+    np.testing.assert_array_equal(est.predict(images.transpose(0, 3, 1, 2)), labels)
+    if channels == 1:
+        np.testing.assert_array_equal(est.predict(images[..., 0]), labels)
+    generated, _ = est.sample(3, random_state=0)
+    assert generated.shape == (3, height * width * channels)
+    assert generated.min() >= 0.0 and generated.max() <= 1.0
+    with pytest.raises(ValueError, match="images of shape"):
+        est.predict(rng.rand(4, height + 1, width, channels))
+
+
+def test_flat_images_with_image_shape_in_a_pipeline():
+    rng = np.random.RandomState(0)
+    flat = rng.rand(40, 8 * 8 * 3) * 255.0
+    pipeline = make_pipeline(MinMaxScaler(), tiny_estimator(image_shape=(8, 8, 3), max_iter=1))
+    pipeline.fit(flat)
+    assert pipeline[-1].architecture_ == "conv" and pipeline[-1].image_shape_ == (8, 8, 3)
+    with pytest.raises(ValueError, match="holds 100 values but X has 192 features"):
+        tiny_estimator(image_shape=(10, 10)).fit(flat)
+    with pytest.raises(ValueError, match="architecture='conv' needs images"):
+        tiny_estimator(architecture="conv").fit(flat)
+    with pytest.raises(ValueError, match="cannot tell the channel axis"):
+        tiny_estimator().fit(rng.rand(10, 5, 6, 7))

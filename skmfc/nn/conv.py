@@ -16,7 +16,8 @@ Decoder (mirror)::
     level j:   transposed conv up to the shape of level j -> BN -> ELU
                concat(backbone, alpha_j * rung_j(z_j)) -> conv 3x3 -> BN -> ELU
     rung j:    Linear(d_j -> c_j * h * w) -> ELU -> transposed convs up to level j's shape
-    output:    transposed conv up to (H, W) -> BN -> ELU -> conv 3x3 to C channels
+    output:    transposed conv up to (H, W) with max(c_0 // 2, C) channels -> BN -> ELU
+               -> conv 3x3 to C channels
                (pre-activation: logits or means)
 
 Any image size works. Each spatial dimension is halved independently (``floor(n / 2)``)
@@ -28,8 +29,8 @@ them exactly, so the decoder output is always ``(n, C, H, W)``.
 
 import math
 
-from torch import nn
 import torch
+from torch import nn
 
 from skmfc.nn.ladder import GaussianHeads
 

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from skmfc.nn.conv import ConvLadderDecoder, ConvLadderEncoder
 from skmfc.nn.ladder import MLPLadderDecoder, MLPLadderEncoder
 from skmfc.nn.prior import MixturePrior
 
@@ -24,9 +25,10 @@ class MFCVAE(nn.Module):
     Parameters
     ----------
     input_shape : tuple of int
-        Shape of one input example: ``(n_features,)`` for the MLP ladder.
+        Shape of one input example: ``(n_features,)`` for the MLP ladder,
+        ``(channels, height, width)`` for the convolutional one.
     hidden_sizes : tuple of int
-        Ladder width at each facet's depth, lowest facet first.
+        Ladder width (MLP units or conv channels) at each facet's depth, lowest first.
     latent_dims : tuple of int
         Latent dimension ``d_j`` of each facet.
     n_clusters : tuple of int
@@ -44,8 +46,8 @@ class MFCVAE(nn.Module):
         authors' one-sample estimate ``p(c_j | z_j)``.
     min_variance : float
         Variance floor of the prior components.
-    architecture : {"mlp"}
-        Ladder family.
+    architecture : {"mlp", "conv"}
+        Fully connected ladder for flat inputs, convolutional ladder for images.
     """
 
     def __init__(self, input_shape, hidden_sizes, latent_dims, n_clusters,
@@ -197,4 +199,7 @@ def _build_ladder(architecture, input_shape, hidden_sizes, latent_dims):
         n_features = math.prod(input_shape)
         return (MLPLadderEncoder(n_features, hidden_sizes, latent_dims),
                 MLPLadderDecoder(n_features, hidden_sizes, latent_dims))
+    if architecture == "conv":
+        return (ConvLadderEncoder(input_shape, hidden_sizes, latent_dims),
+                ConvLadderDecoder(input_shape, hidden_sizes, latent_dims))
     raise ValueError(f"unknown architecture {architecture!r}")
