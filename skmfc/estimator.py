@@ -1,20 +1,26 @@
 """The scikit-learn face of MFCVAE: parameters, validation, numpy in and numpy out."""
 
+import math
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
 from skmfc.nn import MFCVAE
+from skmfc.persistence import _rebuild_module, load_estimator, save_estimator
 from skmfc.training import INFERENCE_BATCH_SIZE, split_epochs, train
 
 _MAX_SEED = np.iinfo(np.int32).max
+# Data whose largest magnitude lies outside this range are standardised with a
+# rescaling first, so that squares neither overflow nor underflow.
+_SAFE_MAGNITUDE = (1e-100, 1e100)
 
 
 class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
@@ -85,7 +91,31 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         ``min_cluster_share / K`` of the data is dead and is re-seeded at the worst
         explained points, so every cluster stays in use. 0 switches this off.
     max_iter : int, default=200
-        Training epochs in all, shared equally among the progressive steps.
+        Training epochs in all, shared equally among the progressive steps (with
+        ``warm_start``, epochs added to the previous fit).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data (chosen by ``random_state``) and
+        stop when their ELBO has not improved by at least ``tol`` for ``n_iter_no_change``
+        epochs in a row; the estimator keeps the weights of the best epoch. Only epochs
+        of the last progressive step count, once every facet has faded in and the
+        priors have been refitted: earlier steps always run all their epochs. The ELBO
+        is computed in evaluation mode with one posterior sample drawn with a fixed
+        seed, as :meth:`score` does.
+    validation_fraction : float, default=0.1
+        Share of the data held out for early stopping (rounded up to whole samples).
+    n_iter_no_change : int, default=10
+        Epochs without improvement after which early stopping ends training.
+    tol : float, default=1e-4
+        Smallest improvement of the validation ELBO that counts, in nats per sample
+        (absolute, so it does not depend on the units of X). Used only with
+        ``early_stopping=True``.
+    warm_start : bool, default=False
+        When the estimator is already fitted, ``fit`` continues training its network
+        for ``max_iter`` more epochs, every facet switched on and the priors kept,
+        instead of starting afresh; ``elbo_curve_`` grows. X must have the features of
+        the first fit, and the parameters that shape the network (``n_facets``,
+        ``n_clusters``, ``latent_dim``, ``hidden_sizes``, ...) must not have changed.
+        The standardisation and likelihood of the first fit are kept.
     batch_size : int, default=128
         Minibatch size (capped at the number of samples).
     learning_rate : float, default=1e-3
@@ -112,9 +142,19 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     likelihood_std_ : float or None
         Gaussian standard deviation in input units (None for Bernoulli).
     elbo_curve_ : list of float
-        Mean training ELBO of every epoch (weighted by the progressive schedule).
+        Mean training ELBO of every epoch (weighted by the progressive schedule),
+        including the epochs of earlier fits with ``warm_start``.
     n_iter_ : int
-        Epochs run.
+        Epochs run, ``len(elbo_curve_)``; fewer than ``max_iter`` when training stopped
+        early or was interrupted.
+    converged_ : bool
+        False when training was interrupted (Ctrl-C) or, with ``early_stopping``, when
+        the epochs ran out while the validation ELBO was still improving; True otherwise.
+    validation_scores_ : list of float or None
+        With ``early_stopping``, the validation ELBO (in the units of :meth:`score`)
+        after each epoch of the last call to ``fit``; None otherwise.
+    best_validation_score_ : float or None
+        With ``early_stopping``, the validation ELBO of the weights kept; None otherwise.
     clusters_used_ : tuple of int
         Number of distinct clusters each facet assigns the training data to.
     mean_confidence_ : tuple of float
@@ -128,6 +168,25 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen during fit, when X has string column names.
+
+    Notes
+    -----
+    Training survives faults. When the loss or the weights become non-finite, the
+    epoch is rolled back to the last good state and run again with half the learning
+    rate (a ``RuntimeWarning`` says so), at most three times in a row before a
+    ``FloatingPointError`` says what to change. When CUDA runs out of memory the epoch
+    runs again with half the batch size. Ctrl-C (``KeyboardInterrupt``) during ``fit``
+    ends training with a ``ConvergenceWarning`` and leaves a usable model with the
+    state of the last completed epoch (or the best validated one); before the first
+    epoch completes the interrupt is raised. Whenever ``fit`` raises, the estimator is
+    left exactly as it was.
+
+    :meth:`save` writes a file that :meth:`load` reads back without running any code
+    (see :mod:`skmfc.persistence`); pickle and joblib work too, and a model trained
+    on a GPU unpickles on a machine without one (on the CPU, with a warning).
+
+    Input must be dense, finite numbers: sparse matrices are refused (densify them
+    with ``X.toarray()`` if they fit in memory), and so are NaN and infinity.
 
     See Also
     --------
@@ -175,6 +234,11 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         "free_bits": [Interval(Real, 0, None, closed="left")],
         "min_cluster_share": [Interval(Real, 0, 1, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "warm_start": ["boolean"],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "device": [str, torch.device],
@@ -187,7 +251,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                  covariance_type="diag", learn_weights=False, likelihood="auto",
                  likelihood_std="auto", categorical_posterior="closed_form", progressive=True,
                  fade_in_fraction=0.5, prior_refit_fraction=0.5, free_bits=1.0,
-                 min_cluster_share=0.1, max_iter=200,
+                 min_cluster_share=0.1, max_iter=200, early_stopping=False,
+                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, warm_start=False,
                  batch_size=128, learning_rate=1e-3, device="auto", random_state=None,
                  verbose=0):
         self.n_facets = n_facets
@@ -207,6 +272,11 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.free_bits = free_bits
         self.min_cluster_share = min_cluster_share
         self.max_iter = max_iter
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.warm_start = warm_start
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.device = device
@@ -242,7 +312,9 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _fit(self, X):
         X, array_image_shape = _image_rows(X)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        warm = bool(self.warm_start) and hasattr(self, "module_")
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2,
+                          reset=not warm)
         image_shape = self._check_image_shape(array_image_shape, X.shape[1])
         architecture = self.architecture
         if architecture == "auto":
@@ -258,64 +330,88 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         else:
             hidden_sizes = self._per_facet("hidden_sizes", self.hidden_sizes)
         n_samples = X.shape[0]
-        if max(n_clusters) > n_samples:
-            raise ValueError(
-                f"n_samples={n_samples} must be >= the number of clusters of every facet, "
-                f"got n_clusters={n_clusters}")
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(_MAX_SEED))
+        X_fit, X_validation = X, None
+        if self.early_stopping:
+            n_validation = math.ceil(self.validation_fraction * n_samples)
+            n_fit = n_samples - n_validation
+            if n_validation < 1 or n_fit < max(2, *n_clusters):
+                raise ValueError(
+                    f"early_stopping=True holds out validation_fraction="
+                    f"{self.validation_fraction} of the data: {n_validation} of {n_samples} "
+                    f"samples, which leaves {n_fit} to train on, fewer than the largest "
+                    f"number of clusters ({max(n_clusters)}) or 2; use more data, a smaller "
+                    "validation_fraction, or early_stopping=False")
+            order = np.random.RandomState(seed).permutation(n_samples)
+            X_fit = X[np.sort(order[n_validation:])]
+            X_validation = X[np.sort(order[:n_validation])]
+        if max(n_clusters) > len(X_fit):
+            raise ValueError(
+                f"n_samples={len(X_fit)} must be >= the number of clusters of every facet, "
+                f"got n_clusters={n_clusters}")
         device = _resolve_device(self.device)
 
-        likelihood = self.likelihood
-        if likelihood == "auto":
-            likelihood = "bernoulli" if X.min() >= 0.0 and X.max() <= 1.0 else "gaussian"
-        if likelihood == "bernoulli":
-            if X.min() < 0.0 or X.max() > 1.0:
-                raise ValueError("likelihood='bernoulli' needs every value of X in [0, 1]; "
-                                 "scale X (e.g. MinMaxScaler) or use likelihood='gaussian'")
-            offset, scale = np.zeros(X.shape[1]), 1.0
-            likelihood_std = None
+        if warm:
+            self._check_warm_start(architecture, image_shape, hidden_sizes, latent_dims,
+                                   n_clusters)
+            likelihood, likelihood_std = self.likelihood_, self.likelihood_std_
+            if likelihood == "bernoulli" and (X.min() < 0.0 or X.max() > 1.0):
+                raise ValueError("warm_start=True continues a model with the Bernoulli "
+                                 "likelihood, which needs every value of X in [0, 1]")
+            config = self.module_.config
         else:
-            offset = X.mean(axis=0, dtype=np.float64)
-            scale = float(np.sqrt(X.var(axis=0, dtype=np.float64).mean()))
-            scale = scale if scale > 0.0 else 1.0
-            likelihood_std = (0.5 * scale if self.likelihood_std == "auto"
-                              else float(self.likelihood_std))
+            likelihood, offset, scale, likelihood_std = self._likelihood_and_scale(X)
+            config = dict(
+                input_shape=((X.shape[1],) if architecture == "mlp"
+                             else (image_shape[2], image_shape[0], image_shape[1])),
+                hidden_sizes=hidden_sizes, latent_dims=latent_dims,
+                n_clusters=n_clusters, covariance_type=self.covariance_type,
+                learn_weights=self.learn_weights, likelihood=likelihood,
+                likelihood_std=1.0 if likelihood_std is None else likelihood_std / scale,
+                categorical_posterior=self.categorical_posterior, architecture=architecture)
+            self.architecture_ = architecture
+            self.image_shape_ = image_shape
+            self.input_offset_ = offset
+            self.input_scale_ = scale
 
-        config = dict(
-            input_shape=((X.shape[1],) if architecture == "mlp"
-                         else (image_shape[2], image_shape[0], image_shape[1])),
-            hidden_sizes=hidden_sizes, latent_dims=latent_dims,
-            n_clusters=n_clusters, covariance_type=self.covariance_type,
-            learn_weights=self.learn_weights, likelihood=likelihood,
-            likelihood_std=1.0 if likelihood_std is None else likelihood_std / scale,
-            categorical_posterior=self.categorical_posterior, architecture=architecture)
-        self.architecture_ = architecture
-        self.image_shape_ = image_shape
-        self.input_offset_ = offset
-        self.input_scale_ = scale
-        X_train = self._to_model_input(X, torch.float32, device)
+        try:
+            X_train = self._to_model_input(X_fit, torch.float32, device)
+            X_validation = (None if X_validation is None
+                            else self._to_model_input(X_validation, torch.float32, device))
+            with torch.random.fork_rng(devices=_cuda_devices(device)):
+                torch.manual_seed(seed)
+                module = MFCVAE.from_config(config)
+                if warm:
+                    module.load_state_dict(self.module_.state_dict())
+                module = module.to(device=device, dtype=torch.float32)
+                with tqdm(total=self.max_iter, desc="MFCVAE", unit="epoch",
+                          disable=not self.verbose) as progress:
+                    def show_progress(epoch, elbo):
+                        progress.update(1)
+                        progress.set_postfix(elbo=f"{elbo:.4g}")
 
-        with torch.random.fork_rng(devices=_cuda_devices(device)):
-            torch.manual_seed(seed)
-            module = MFCVAE.from_config(config).to(device)
-            with tqdm(total=self.max_iter, desc="MFCVAE", unit="epoch",
-                      disable=not self.verbose) as progress:
-                def show_progress(epoch, elbo):
-                    progress.update(1)
-                    progress.set_postfix(elbo=f"{elbo:.4g}")
-
-                history = train(
-                    module, X_train,
-                    epochs_per_step=split_epochs(self.max_iter, self.n_facets, self.progressive),
-                    fade_in_fraction=self.fade_in_fraction,
-                    batch_size=min(self.batch_size, n_samples),
-                    learning_rate=self.learning_rate,
-                    free_nats=[self.free_bits * d for d in latent_dims],
-                    seed=seed, progressive=self.progressive,
-                    prior_refit_fraction=self.prior_refit_fraction,
-                    initial_variance=1.0 if self.prior_refit_fraction > 0 else 0.01,
-                    min_cluster_share=self.min_cluster_share, on_epoch_end=show_progress)
+                    history = train(
+                        module, X_train,
+                        epochs_per_step=([self.max_iter] if warm else split_epochs(
+                            self.max_iter, self.n_facets, self.progressive)),
+                        fade_in_fraction=self.fade_in_fraction,
+                        batch_size=min(self.batch_size, len(X_fit)),
+                        learning_rate=self.learning_rate,
+                        free_nats=[self.free_bits * d for d in latent_dims],
+                        seed=seed, progressive=self.progressive and not warm,
+                        prior_refit_fraction=self.prior_refit_fraction,
+                        initial_variance=1.0 if self.prior_refit_fraction > 0 else 0.01,
+                        min_cluster_share=self.min_cluster_share, on_epoch_end=show_progress,
+                        initialise_priors=not warm, X_validation=X_validation,
+                        n_iter_no_change=self.n_iter_no_change, tol=self.tol)
+        except torch.cuda.OutOfMemoryError as error:
+            if "device='cpu'" in str(error):
+                raise
+            raise torch.cuda.OutOfMemoryError(
+                f"{device} ran out of memory while training on {n_samples} samples "
+                f"({str(error).splitlines()[0] if str(error) else 'out of memory'}): use a "
+                "smaller batch_size, smaller hidden_sizes, or device='cpu'") from error
 
         self.module_ = _for_inference(module)
         self.device_ = device
@@ -323,15 +419,73 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.likelihood_std_ = likelihood_std
         self.n_clusters_ = n_clusters
         self.latent_dims_ = latent_dims
-        self.elbo_curve_ = history.elbo
-        self.n_iter_ = len(history.elbo)
-        self.progressive_steps_ = [history.step_of_epoch.index(step)
-                                   for step in sorted(set(history.step_of_epoch))]
-        self._seed = seed
+        previous_epochs = list(self.elbo_curve_) if warm else []
+        self.elbo_curve_ = previous_epochs + history.elbo
+        self.n_iter_ = len(self.elbo_curve_)
+        if not warm:
+            self.progressive_steps_ = [history.step_of_epoch.index(step)
+                                       for step in sorted(set(history.step_of_epoch))]
+            self._seed = seed
+        # Validation ELBOs in input units, as score() gives them.
+        to_input_units = X.shape[1] * np.log(self.input_scale_)
+        self.validation_scores_ = ([float(v - to_input_units) for v in history.validation]
+                                   if self.early_stopping else None)
+        self.best_validation_score_ = (float(history.best_validation - to_input_units)
+                                       if history.best_validation is not None else None)
+        self.converged_ = not history.interrupted and (
+            history.stopped_early or not self.early_stopping)
         log_proba = self._cluster_log_proba(X)
         self.labels_ = np.stack([lp.argmax(1) for lp in log_proba], axis=1)
         self.clusters_used_ = tuple(len(np.unique(column)) for column in self.labels_.T)
         self.mean_confidence_ = tuple(float(np.exp(lp.max(1)).mean()) for lp in log_proba)
+        if history.interrupted:
+            kept = (f"the weights of epoch {history.best_epoch} (best validation ELBO)"
+                    if history.best_epoch is not None else
+                    f"the state after epoch {len(history.elbo)}")
+            warnings.warn(
+                f"training was interrupted in epoch {len(history.elbo) + 1} of "
+                f"{self.max_iter}; the estimator keeps {kept}, n_iter_={self.n_iter_}",
+                ConvergenceWarning, stacklevel=3)
+
+    def _likelihood_and_scale(self, X):
+        """Likelihood, per-feature offset, scalar scale and likelihood std for X."""
+        likelihood = self.likelihood
+        if likelihood == "auto":
+            likelihood = "bernoulli" if X.min() >= 0.0 and X.max() <= 1.0 else "gaussian"
+        if likelihood == "bernoulli":
+            if X.min() < 0.0 or X.max() > 1.0:
+                raise ValueError("likelihood='bernoulli' needs every value of X in [0, 1]; "
+                                 "scale X (e.g. MinMaxScaler) or use likelihood='gaussian'")
+            return likelihood, np.zeros(X.shape[1]), 1.0, None
+        offset, scale = _robust_centre_and_scale(X)
+        likelihood_std = (0.5 * scale if self.likelihood_std == "auto"
+                          else float(self.likelihood_std))
+        return likelihood, offset, scale, likelihood_std
+
+    def _check_warm_start(self, architecture, image_shape, hidden_sizes, latent_dims,
+                          n_clusters):
+        """Refuse to continue a network whose shape the parameters no longer describe."""
+        config = self.module_.config
+        changed = [name for name, now, before in [
+            ("n_facets", self.n_facets, len(config["latent_dims"])),
+            ("architecture", architecture, self.architecture_),
+            ("image_shape", image_shape, self.image_shape_),
+            ("hidden_sizes", hidden_sizes, config["hidden_sizes"]),
+            ("latent_dim", latent_dims, config["latent_dims"]),
+            ("n_clusters", n_clusters, config["n_clusters"]),
+            ("covariance_type", self.covariance_type, config["covariance_type"]),
+            ("learn_weights", bool(self.learn_weights), config["learn_weights"]),
+            ("categorical_posterior", self.categorical_posterior,
+             config["categorical_posterior"]),
+        ] if now != before]
+        if self.likelihood not in ("auto", self.likelihood_):
+            changed.append("likelihood")
+        if self.likelihood_std != "auto" and float(self.likelihood_std) != self.likelihood_std_:
+            changed.append("likelihood_std")
+        if changed:
+            raise ValueError(
+                f"warm_start=True continues the fitted network, but {', '.join(changed)} "
+                "changed since it was fitted; set warm_start=False to train a new one")
 
     def _check_image_shape(self, array_image_shape, n_features):
         """The (H, W, C) images are made of, from the array itself or ``image_shape``."""
@@ -367,7 +521,11 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------ inference
     def _to_model_input(self, X, dtype, device):
         """Validated numpy X -> standardised tensor in the module's input shape."""
-        X = (np.asarray(X, dtype=np.float64) - self.input_offset_) / self.input_scale_
+        with np.errstate(over="ignore", invalid="ignore"):
+            X = (np.asarray(X, dtype=np.float64) - self.input_offset_) / self.input_scale_
+        if not np.isfinite(X).all():
+            raise ValueError("X holds values too large to standardise: they overflow float64 "
+                             "once centred; rescale X")
         if self.architecture_ == "conv":
             X = X.reshape(len(X), *self.image_shape_).transpose(0, 3, 1, 2)
         return torch.as_tensor(X, dtype=dtype, device=device)
@@ -404,6 +562,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             for batch in self._batches(X):
                 chunks.append([(m.double().cpu().numpy(), v.double().cpu().numpy())
                                for m, v in self.module_.encode(batch)])
+        for j in range(self.n_facets):
+            _check_finite_output([chunk[j][0] for chunk in chunks], "the latent means")
         return ([np.concatenate([chunk[j][0] for chunk in chunks]) for j in range(self.n_facets)],
                 [np.concatenate([chunk[j][1] for chunk in chunks]) for j in range(self.n_facets)])
 
@@ -416,6 +576,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                 chunks.append([self.module_.cluster_log_posterior(j, mean, log_variance)
                                .double().cpu().numpy()
                                for j, (mean, log_variance) in enumerate(posteriors)])
+        for j in range(self.n_facets):
+            _check_finite_output([chunk[j] for chunk in chunks], "the cluster probabilities")
         return [np.concatenate([chunk[j] for chunk in chunks]) for j in range(self.n_facets)]
 
     def _check_facet(self, facet):
@@ -494,19 +656,23 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         X_original : ndarray of shape (n_samples, n_features_in_)
         """
         check_is_fitted(self)
-        Z = np.asarray(X, dtype=np.float64)
         n_latent = sum(self.latent_dims_)
+        Z = check_array(X, dtype=np.float64, ensure_2d=False, input_name="X")
         if Z.ndim != 2 or Z.shape[1] != n_latent:
             raise ValueError(f"inverse_transform expects an array of shape (n_samples, "
                              f"{n_latent}), got shape {Z.shape}")
-        return self._decode([torch.as_tensor(part) for part in
+        return self._decode([torch.tensor(part) for part in
                              np.split(Z, np.cumsum(self.latent_dims_)[:-1], axis=1)])
 
     def _decode(self, latents):
         dtype = self._model_dtype()
         with torch.inference_mode():
             output = self.module_.decode([z.to(self.device_, dtype) for z in latents])
-        return self._from_model_output(output)
+        with np.errstate(over="ignore", invalid="ignore"):
+            decoded = self._from_model_output(output)
+        _check_finite_output([decoded], "the decoded data",
+                             "the latent values lie far outside the range of the model")
+        return decoded
 
     def sample(self, n_samples=1, facet=None, cluster=None, temperature=1.0, random_state=None):
         """Generate data from the model, optionally from one cluster of one facet.
@@ -535,7 +701,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         if not isinstance(n_samples, Integral) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
-        if not (isinstance(temperature, Real) and temperature >= 0):
+        if not (isinstance(temperature, Real) and 0 <= temperature < math.inf):
             raise ValueError(f"temperature must be a non-negative float, got {temperature!r}")
         facet = self._check_facet(facet)
         if (facet is None) != (cluster is None):
@@ -581,6 +747,9 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             for batch in self._batches(X):
                 reconstruction, kl = self.module_.elbo_terms(batch, generator=generator)
                 total += float((reconstruction - kl.sum(-1)).sum())
+        if not math.isfinite(total):
+            raise ValueError(f"the ELBO of X is {total}: X holds values far outside the "
+                             "range of the training data")
         # Change of variables from the standardised data back to input units.
         return total / len(X) - X.shape[1] * np.log(self.input_scale_)
 
@@ -604,6 +773,65 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                            for i in range(d)], dtype=object)
 
     # ------------------------------------------------------------------ persistence
+    def save(self, path):
+        """Save the estimator, fitted or not, to one file that loads without running code.
+
+        The file holds the network's weights, the parameters and every fitted attribute,
+        the skmfc version and a checksum; see :mod:`skmfc.persistence` for the layout.
+        An existing file at ``path`` is replaced only once the new one is complete. A
+        ``random_state`` given as a ``numpy.random.RandomState`` is stored by its state,
+        as pickle would store it.
+
+        Parameters
+        ----------
+        path : str, path-like or binary file object
+            Where to write; the extension ``.skmfc`` is customary.
+
+        See Also
+        --------
+        load : Read the file back.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> from skmfc import MFCVAEClustering
+        >>> X = np.random.RandomState(0).rand(40, 4)
+        >>> est = MFCVAEClustering(n_clusters=2, hidden_sizes=8, max_iter=2, device="cpu",
+        ...                        random_state=0).fit(X)
+        >>> path = os.path.join(tempfile.mkdtemp(), "model.skmfc")
+        >>> est.save(path)
+        >>> restored = MFCVAEClustering.load(path)
+        >>> bool((restored.predict(X) == est.predict(X)).all())
+        True
+        """
+        save_estimator(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """Load an estimator written by :meth:`save`.
+
+        Reading uses ``torch.load(weights_only=True)``, which builds only tensors and
+        plain values, so a file runs no code whoever wrote it. A model saved on a GPU
+        is loaded on the CPU, with a ``RuntimeWarning``, where that GPU is absent.
+
+        Parameters
+        ----------
+        path : str, path-like or binary file object
+
+        Returns
+        -------
+        estimator : MFCVAEClustering
+
+        Raises
+        ------
+        skmfc.persistence.ModelFileError
+            (a ``ValueError``) when the file is not a model file, was damaged, edited or
+            truncated (its checksum does not match), or was written by a newer skmfc
+            file format. The message names the file and the problem.
+        """
+        return load_estimator(cls, path)
+
     def __getstate__(self):
         state = dict(super().__getstate__())  # object.__getstate__ returns __dict__ itself
         if "module_" in state:
@@ -618,16 +846,9 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     def __setstate__(self, state):
         if "_module_config" in state:
             state = dict(state)
-            device = torch.device(state["device_"])
-            if not _device_available(device):
-                warnings.warn(f"this model was trained on {device}, which is not available "
-                              "here; it is loaded on the CPU", RuntimeWarning, stacklevel=2)
-                device = torch.device("cpu")
-            module = MFCVAE.from_config(state.pop("_module_config"))
-            module.load_state_dict(state.pop("_module_state"))
-            module = module.to(dtype=getattr(torch, state.pop("_module_dtype")))
-            state["module_"] = _for_inference(module.to(device))
-            state["device_"] = device
+            state["module_"], state["device_"] = _rebuild_module(
+                state.pop("_module_config"), state.pop("_module_state"),
+                state.pop("_module_dtype"), state["device_"], stacklevel=3)
         super().__setstate__(state)
 
     def __sklearn_tags__(self):
@@ -660,6 +881,39 @@ def _image_rows(X):
                              "give (n, H, W, C) or (n, C, H, W) with 1, 3 or 4 channels")
         images = images.transpose(0, 2, 3, 1)
     return images.reshape(len(images), -1), tuple(int(v) for v in images.shape[1:])
+
+
+def _robust_centre_and_scale(X):
+    """Per-feature mean and one scale (root mean feature variance) of X, in float64.
+
+    Data with very large or very small magnitudes are divided by their largest absolute
+    value first, so that neither the squares nor the sums overflow or underflow; a scale
+    of 0 (constant data) becomes 1.
+    """
+    peak = float(np.max(np.abs(X))) if X.size else 0.0
+    if peak == 0.0 or _SAFE_MAGNITUDE[0] < peak < _SAFE_MAGNITUDE[1]:
+        offset = X.mean(axis=0, dtype=np.float64)
+        scale = float(np.sqrt(X.var(axis=0, dtype=np.float64).mean()))
+    else:
+        unit = np.asarray(X, dtype=np.float64) / peak
+        offset = unit.mean(axis=0) * peak
+        scale = float(np.sqrt(unit.var(axis=0).mean())) * peak
+    if not (math.isfinite(scale) and np.isfinite(offset).all()):
+        raise ValueError(f"X cannot be standardised in float64 (largest magnitude {peak:.3g}); "
+                         "rescale X")
+    return offset, (scale if scale > 0.0 else 1.0)
+
+
+def _check_finite_output(chunks, what, hint=None):
+    """Raise a ValueError naming the rows for which the model gave inf or nan."""
+    bad = np.concatenate([~np.isfinite(chunk).reshape(len(chunk), -1).all(axis=1)
+                          for chunk in chunks])
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise ValueError(
+            f"{what} are not finite for {len(rows)} of {len(bad)} rows (first: "
+            f"{rows[:5].tolist()}): "
+            f"{hint or 'X holds values far outside the range of the training data'}")
 
 
 def _resolve_device(device):

@@ -1,10 +1,16 @@
 """The training loop of MFCVAE: prior initialisation and progressive training.
 
 Tensors in, tensors out. The whole training set lives on the device; minibatches are
-drawn by index permutation and losses are read back once per epoch, so the loop never
-waits on the device inside an epoch.
+drawn by index permutation and, on GPUs, losses are read back once per epoch, so the loop
+never waits on the device inside an epoch (on the CPU, where reading a value costs
+nothing, every batch's loss is checked at once). :func:`train` rolls back epochs whose
+loss or weights become non-finite, halves the batch size when CUDA runs out of memory,
+keeps the last completed epoch on Ctrl-C, and stops early on held-out data.
 """
 
+import copy
+import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,6 +19,10 @@ from sklearn.mixture import GaussianMixture
 
 # Prediction and encoding run in chunks of this many rows to bound memory.
 INFERENCE_BATCH_SIZE = 4096
+# A non-finite epoch is retried this many times, each with half the learning rate.
+MAX_NONFINITE_RETRIES = 3
+# Out of GPU memory, the batch size is halved down to this and no further.
+MIN_BATCH_SIZE = 8
 
 
 @dataclass
@@ -28,11 +38,39 @@ class TrainingHistory:
         Progressive step each epoch belonged to (0: deepest facet alone).
     n_reseeded : list of int
         Dead clusters re-seeded after each epoch.
+    validation : list of float
+        Validation ELBO (standardised units) after each epoch, when validation data
+        were given.
+    best_validation : float or None
+        Best validation ELBO among the epochs where early stopping could act; the
+        module holds the weights of that epoch.
+    best_epoch : int or None
+        Number (1-based) of that epoch.
+    stopped_early : bool
+        Whether training ended because the validation ELBO stopped improving (possibly
+        in the last scheduled epoch).
+    interrupted : bool
+        Whether a KeyboardInterrupt ended training; the module then holds the last
+        completed epoch (or the best validated one).
+    learning_rate : float
+        Learning rate at the end (halved after every non-finite epoch).
+    batch_size : int
+        Batch size at the end (halved after every out-of-memory error).
+    n_nonfinite_epochs : int
+        Epochs that were rolled back because the loss or the weights became non-finite.
     """
 
     elbo: list = field(default_factory=list)
     step_of_epoch: list = field(default_factory=list)
     n_reseeded: list = field(default_factory=list)
+    validation: list = field(default_factory=list)
+    best_validation: float = None
+    best_epoch: int = None
+    stopped_early: bool = False
+    interrupted: bool = False
+    learning_rate: float = None
+    batch_size: int = None
+    n_nonfinite_epochs: int = 0
 
 
 def split_epochs(max_iter, n_facets, progressive=True):
@@ -99,16 +137,28 @@ def initialise_prior(module, facet, X, random_state, initial_variance=None):
         variances when None.
     """
     means = encode_means(module, X)[facet].double().cpu().numpy()
+    if not np.isfinite(means).all():
+        raise FloatingPointError(
+            f"the encoder gives non-finite latent means for facet {facet}; check X for extreme "
+            "values or outliers, or use a smaller learning_rate")
     prior = module.priors[facet]
     n_clusters = prior.n_clusters
     scale = float(means.std(0).mean()) + 1e-12
-    mixture = GaussianMixture(n_clusters, covariance_type="diag", random_state=random_state,
-                              reg_covar=1e-6 * scale ** 2 + 1e-12, max_iter=200)
-    mixture.fit(means / scale)
-    component_means = mixture.means_ * scale
-    if initial_variance is None:
+    try:
+        mixture = GaussianMixture(n_clusters, covariance_type="diag", random_state=random_state,
+                                  reg_covar=1e-6 * scale ** 2 + 1e-12, max_iter=200)
+        mixture.fit(means / scale)
+        component_means = mixture.means_ * scale
         variances = mixture.covariances_ * scale ** 2
-    else:
+    except ValueError:
+        # The means have (almost) no spread, e.g. for constant data: the mixture's
+        # covariances collapse. Spread the components around the means' centre instead.
+        spread = max(scale, 1e-2)
+        rng = np.random.RandomState(random_state)
+        component_means = means.mean(0) + spread * rng.standard_normal(
+            (n_clusters, means.shape[1]))
+        variances = np.full_like(component_means, spread ** 2)
+    if initial_variance is not None:
         variances = np.full_like(component_means, initial_variance)
     as_tensor = dict(dtype=prior.means.dtype, device=prior.means.device)
     prior.set_components(torch.as_tensor(component_means, **as_tensor),
@@ -159,13 +209,76 @@ def reseed_dead_clusters(module, facet, X, min_share):
     return len(dead)
 
 
+
+@torch.no_grad()
+def validation_elbo(module, X, seed):
+    """Mean ELBO per sample of ``X`` in evaluation mode, every facet switched on.
+
+    The KL terms are those of :meth:`~skmfc.nn.MFCVAE.elbo_terms` (exact for the
+    closed-form posterior); the reconstruction uses one sample of ``z`` drawn with a
+    generator seeded by ``seed``, so the value is a deterministic function of the weights.
+    """
+    was_training = module.training
+    module.eval()
+    generator = torch.Generator(device=X.device).manual_seed(seed)
+    total = torch.zeros((), dtype=torch.float64, device=X.device)
+    for start in range(0, len(X), INFERENCE_BATCH_SIZE):
+        reconstruction, kl = module.elbo_terms(X[start:start + INFERENCE_BATCH_SIZE],
+                                               generator=generator)
+        total += (reconstruction - kl.sum(-1)).sum().double()
+    module.train(was_training)
+    return float(total) / len(X)
+
+
+def _snapshot(module, optimizer):
+    """Copies of the module's and the optimizer's state, on their device."""
+    return ({key: value.detach().clone() for key, value in module.state_dict().items()},
+            copy.deepcopy(optimizer.state_dict()))
+
+
+def _restore(module, optimizer, snapshot):
+    module.load_state_dict(snapshot[0])
+    # load_state_dict keeps the given tensors when dtype and device match: give it copies,
+    # so that later steps do not write into the snapshot.
+    optimizer.load_state_dict(copy.deepcopy(snapshot[1]))
+    optimizer.zero_grad(set_to_none=True)
+
+
+def _parameters_finite(module):
+    """Whether every weight is finite, with one device synchronisation."""
+    flags = [torch.isfinite(parameter).all() for parameter in module.parameters()]
+    return bool(torch.stack(flags).all()) if flags else True
+
+
+def _set_learning_rate(optimizer, learning_rate):
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate
+
+
 def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_rate,
           free_nats, seed, progressive=True, initial_variance=None, prior_refit_fraction=0.0,
-          min_cluster_share=0.0, on_epoch_end=None):
+          min_cluster_share=0.0, on_epoch_end=None, initialise_priors=True,
+          X_validation=None, n_iter_no_change=10, tol=1e-4,
+          max_nonfinite_retries=MAX_NONFINITE_RETRIES, min_batch_size=MIN_BATCH_SIZE):
     """Train an :class:`~skmfc.nn.MFCVAE` progressively, deepest facet first.
 
     Each facet's prior is initialised from the encoder, as it is when that facet is
     switched on, by a Gaussian mixture on its posterior means.
+
+    Training survives three kinds of fault. A copy of the module and optimizer state is
+    kept at the end of every good epoch.
+
+    - A non-finite loss or weight: the loss is checked after every batch on the CPU
+      (free there) and, on other devices, once per epoch through the epoch's ELBO sum,
+      into which every batch's loss is folded, and the weights. The epoch is rolled
+      back and run again with half the learning rate, up to ``max_nonfinite_retries``
+      times in a row; then :class:`FloatingPointError` is raised.
+    - ``torch.cuda.OutOfMemoryError`` in a training batch: the epoch is rolled back and
+      run again with half the batch size, down to ``min_batch_size``; then the error is
+      raised again with advice.
+    - ``KeyboardInterrupt``: training stops and the module gets the state of the last
+      completed epoch (or of the best validated one with early stopping); the
+      interrupt is raised again when no epoch has completed.
 
     Parameters
     ----------
@@ -188,12 +301,28 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
         Whether to switch facets on one by one; otherwise all train from the start.
     initial_variance : float, optional
         See :func:`initialise_prior`.
+    prior_refit_fraction : float
+        Refit the priors of the facets switched on in a step this far into the step.
     min_cluster_share : float
         After every epoch, clusters of fully switched-on facets holding less than
         ``min_cluster_share / K`` of the data are re-seeded (see
         :func:`reseed_dead_clusters`); 0 switches this off.
     on_epoch_end : callable, optional
         Called as ``on_epoch_end(epoch, elbo)`` after every epoch.
+    initialise_priors : bool
+        Fit the priors to the encoder when facets are switched on (and refit them);
+        False continues training a trained module as it is (warm start).
+    X_validation : Tensor, optional
+        Held-out data: their ELBO (:func:`validation_elbo`) is recorded after every
+        epoch, and training stops early when it has not improved by at least ``tol``
+        nats per sample for ``n_iter_no_change`` epochs in a row. Only epochs of the last
+        progressive step count, once every facet is fully faded in and the priors are
+        refitted; the module ends with the weights of the best of them.
+    n_iter_no_change : int
+    tol : float
+        Absolute improvement of the validation ELBO, in nats per sample.
+    max_nonfinite_retries : int
+    min_batch_size : int
 
     Returns
     -------
@@ -202,53 +331,145 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
     n_samples = len(X)
     n_facets = module.n_facets
     device = X.device
+    check_each_batch = device.type == "cpu"
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(module.parameters(), lr=learning_rate)
     free_nats = torch.as_tensor(free_nats, dtype=X.dtype, device=device)
-    n_batches = max(1, -(-n_samples // batch_size))
-    history = TrainingHistory()
+    history = TrainingHistory(learning_rate=float(learning_rate), batch_size=int(batch_size))
+    last_step = max((step for step, n in enumerate(epochs_per_step) if n > 0), default=-1)
+    good = _snapshot(module, optimizer)
+    best_state, no_improvement = None, 0
     epoch = 0
-    for step, n_epochs in enumerate(epochs_per_step):
-        if n_epochs == 0:
-            continue
-        facets_switched_on = [n_facets - 1 - step] if progressive else range(n_facets)
-        for facet in facets_switched_on:
-            initialise_prior(module, facet, X, random_state=seed + facet,
-                             initial_variance=initial_variance)
-        fade_in_batches = max(1, int(round(fade_in_fraction * n_epochs * n_batches)))
-        refit_epoch = int(round(prior_refit_fraction * n_epochs)) if prior_refit_fraction else -1
-        module.train()
-        batch_in_step = 0
-        for epoch_in_step in range(n_epochs):
-            if epoch_in_step == refit_epoch and epoch_in_step > 0:
+    try:
+        for step, n_epochs in enumerate(epochs_per_step):
+            if n_epochs == 0:
+                continue
+            facets_switched_on = [n_facets - 1 - step] if progressive else range(n_facets)
+            if initialise_priors:
                 for facet in facets_switched_on:
-                    initialise_prior(module, facet, X, random_state=seed + facet)
-            order = torch.randperm(n_samples, generator=generator).to(device)
-            elbo_sum = torch.zeros((), dtype=X.dtype, device=device)
-            for batch_indices in torch.tensor_split(order, n_batches):
-                weights = torch.as_tensor(
-                    facet_weights_at(step, batch_in_step, fade_in_batches, n_facets, progressive),
-                    dtype=X.dtype, device=device)
-                loss, elbo = module.loss(X[batch_indices], weights, weights, free_nats)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                elbo_sum += elbo * len(batch_indices)
-                batch_in_step += 1
-            mean_elbo = float(elbo_sum) / n_samples
-            if not np.isfinite(mean_elbo):
-                raise FloatingPointError(
-                    f"the ELBO became {mean_elbo} in epoch {epoch + 1}; try a smaller "
-                    "learning_rate or check the input data for extreme values")
-            if min_cluster_share > 0:
-                fully_on = facet_weights_at(step, batch_in_step, fade_in_batches, n_facets,
-                                            progressive) == 1.0
-                history.n_reseeded.append(sum(
-                    reseed_dead_clusters(module, facet, X, min_cluster_share)
-                    for facet in np.flatnonzero(fully_on)))
-            history.elbo.append(mean_elbo)
-            history.step_of_epoch.append(step)
-            epoch += 1
-            if on_epoch_end is not None:
-                on_epoch_end(epoch, mean_elbo)
+                    initialise_prior(module, facet, X, random_state=seed + facet,
+                                     initial_variance=initial_variance)
+            refit_epoch = (int(round(prior_refit_fraction * n_epochs))
+                           if initialise_priors and prior_refit_fraction else -1)
+            module.train()
+            good = _snapshot(module, optimizer)
+            epoch_in_step, failures = 0, 0
+            while epoch_in_step < n_epochs:
+                if epoch_in_step == refit_epoch and epoch_in_step > 0:
+                    for facet in facets_switched_on:
+                        initialise_prior(module, facet, X, random_state=seed + facet)
+                n_batches = max(1, -(-n_samples // history.batch_size))
+                fade_in_batches = max(1, int(round(fade_in_fraction * n_epochs * n_batches)))
+                out_of_memory = None
+                try:
+                    mean_elbo = _train_epoch(
+                        module, optimizer, X, generator, n_batches, free_nats,
+                        lambda batch: facet_weights_at(
+                            step, epoch_in_step * n_batches + batch, fade_in_batches,
+                            n_facets, progressive),
+                        check_each_batch)
+                except torch.cuda.OutOfMemoryError as error:
+                    out_of_memory = str(error).split("\n")[0]
+                if out_of_memory is not None:
+                    _restore(module, optimizer, good)
+                    if torch.cuda.is_available():
+                        torch.cuda.empty_cache()
+                    smaller = history.batch_size // 2
+                    if smaller < min_batch_size:
+                        raise torch.cuda.OutOfMemoryError(
+                            f"the device ran out of memory in epoch {epoch + 1} at batch size "
+                            f"{history.batch_size} ({out_of_memory}); the network does not fit "
+                            "in memory even in small batches: use smaller hidden_sizes, or "
+                            "device='cpu'")
+                    warnings.warn(
+                        f"the device ran out of memory in epoch {epoch + 1} at batch size "
+                        f"{history.batch_size}; epoch {epoch + 1} runs again with batch size "
+                        f"{smaller} (set a smaller batch_size to avoid this)",
+                        RuntimeWarning, stacklevel=2)
+                    history.batch_size = smaller
+                    continue
+                if not (math.isfinite(mean_elbo) and _parameters_finite(module)):
+                    _restore(module, optimizer, good)
+                    failures += 1
+                    history.n_nonfinite_epochs += 1
+                    if failures > max_nonfinite_retries:
+                        raise FloatingPointError(
+                            f"the loss or the weights became non-finite (inf or nan) in epoch "
+                            f"{epoch + 1}, and again in each of {max_nonfinite_retries} "
+                            f"retries from the last good state with the learning rate halved "
+                            f"down to {history.learning_rate:.3g}. Use a smaller "
+                            "learning_rate, check X for extreme values or outliers (scale it, "
+                            "e.g. with sklearn.preprocessing.RobustScaler), or raise "
+                            "likelihood_std")
+                    history.learning_rate /= 2.0
+                    _set_learning_rate(optimizer, history.learning_rate)
+                    warnings.warn(
+                        f"the loss or the weights became non-finite in epoch {epoch + 1}; "
+                        "training went back to the state after the last good epoch and runs "
+                        f"epoch {epoch + 1} again with learning rate {history.learning_rate:.3g}",
+                        RuntimeWarning, stacklevel=2)
+                    continue
+                failures = 0
+                end_weights = facet_weights_at(step, (epoch_in_step + 1) * n_batches,
+                                               fade_in_batches, n_facets, progressive)
+                if min_cluster_share > 0:
+                    history.n_reseeded.append(sum(
+                        reseed_dead_clusters(module, facet, X, min_cluster_share)
+                        for facet in np.flatnonzero(end_weights == 1.0)))
+                stop = False
+                if X_validation is not None:
+                    score = validation_elbo(module, X_validation, seed)
+                    history.validation.append(score)
+                    if (step == last_step and np.all(end_weights == 1.0)
+                            and epoch_in_step >= refit_epoch):
+                        best = history.best_validation
+                        improved = best is None or (math.isfinite(score) and score > best + tol)
+                        no_improvement = 0 if improved else no_improvement + 1
+                        if math.isfinite(score) and (best is None or score > best):
+                            history.best_validation = score
+                            history.best_epoch = epoch + 1
+                            best_state = {key: value.detach().clone()
+                                          for key, value in module.state_dict().items()}
+                        stop = no_improvement >= n_iter_no_change
+                good = _snapshot(module, optimizer)
+                history.elbo.append(mean_elbo)
+                history.step_of_epoch.append(step)
+                epoch += 1
+                epoch_in_step += 1
+                if on_epoch_end is not None:
+                    on_epoch_end(epoch, mean_elbo)
+                if stop:
+                    history.stopped_early = True
+                    break
+            if history.stopped_early:
+                break
+    except KeyboardInterrupt:
+        if not history.elbo:
+            raise
+        history.interrupted = True
+        if best_state is None:
+            module.load_state_dict(good[0])
+    if best_state is not None:
+        module.load_state_dict(best_state)
     return history
+
+
+def _train_epoch(module, optimizer, X, generator, n_batches, free_nats, weights_of_batch,
+                 check_each_batch):
+    """One pass over ``X`` in ``n_batches`` shuffled batches; the mean ELBO (nan if the
+    loss was non-finite). No device synchronisation unless ``check_each_batch``."""
+    n_samples = len(X)
+    order = torch.randperm(n_samples, generator=generator).to(X.device)
+    elbo_sum = torch.zeros((), dtype=X.dtype, device=X.device)
+    for batch, batch_indices in enumerate(torch.tensor_split(order, n_batches)):
+        weights = torch.as_tensor(weights_of_batch(batch), dtype=X.dtype, device=X.device)
+        loss, elbo = module.loss(X[batch_indices], weights, weights, free_nats)
+        if check_each_batch and not bool(torch.isfinite(loss)):
+            return math.nan
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        # 0 * loss is 0 for a finite loss and nan otherwise: a bad loss anywhere in the
+        # epoch shows in the sum, read once at the end.
+        elbo_sum += (elbo + 0.0 * loss.detach()) * len(batch_indices)
+    return float(elbo_sum) / n_samples

@@ -1,0 +1,414 @@
+"""Saving and loading a :class:`~skmfc.MFCVAEClustering` without pickle.
+
+The file is written with :func:`torch.save` and holds nothing but a dict of plain
+values: strings, ints, tensors. It is read back with ``torch.load(weights_only=True)``,
+whose unpickler refuses every Python object other than tensors and plain containers,
+so loading a file never runs code, whoever wrote it.
+
+Layout of the dict in the file::
+
+    {
+        "format": "skmfc-model",          # identifies the file
+        "format_version": 1,              # FORMAT_VERSION of the skmfc that wrote it
+        "skmfc_version": "0.1.0",         # skmfc.__version__ that wrote it
+        "metadata": "<JSON text>",        # class, parameters, fitted attributes, module config
+        "tensors": {name: Tensor},        # "module.<key>": module state; "array.<name>": arrays
+        "sha256": "<hex digest>",         # over the format, the JSON and every tensor's bytes
+    }
+
+The JSON holds ``{"class": ..., "params": {...}, "attributes": {...}, "module": {"config":
+{...}, "dtype": "float32"} or null}``. Values that JSON cannot hold are tagged objects:
+``{"__tuple__": [...]}``, ``{"__dict__": {...}}``, ``{"__float__": "nan"}``,
+``{"__device__": "cuda:0"}``, ``{"__array__": "array.labels_", "dtype": "int64"}``,
+``{"__str_array__": [...]}`` and ``{"__random_state__": {...}}`` (a numpy RandomState is
+stored by its state, as pickle does). The checksum detects a file that was damaged or
+edited by hand; it is not a signature (whoever edits a file can recompute it). What
+keeps loading safe is ``weights_only=True``.
+"""
+
+import hashlib
+import hmac
+import json
+import math
+import os
+import tempfile
+import warnings
+
+import numpy as np
+import torch
+
+FORMAT_NAME = "skmfc-model"
+FORMAT_VERSION = 1
+_TOP_LEVEL_KEYS = {"format", "format_version", "skmfc_version", "metadata", "tensors", "sha256"}
+_METADATA_KEYS = {"class", "params", "attributes", "module"}
+_ARRAY_KINDS = "biuf"  # bool, signed and unsigned ints, floats
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be loaded: damaged, edited, not a model file, or too new.
+
+    Attributes
+    ----------
+    path : str
+        The file.
+    problem : str
+        What is wrong with it.
+    """
+
+    def __init__(self, path, problem):
+        self.path = path
+        self.problem = problem
+        super().__init__(f"cannot load the skmfc model file {path!r}: {problem}")
+
+
+# ---------------------------------------------------------------------- saving
+def save_estimator(estimator, path):
+    """Write ``estimator`` (fitted or not) to ``path``; see the module docstring.
+
+    The file is written next to its destination and moved into place once complete, so
+    an interrupted save never leaves a half-written file under ``path``.
+    """
+    from skmfc import __version__
+
+    tensors = {}
+    encoder = _Encoder(tensors)
+    state = dict(estimator.__dict__)
+    params = estimator.get_params(deep=False)
+    module = state.pop("module_", None)
+    for name in params:
+        state.pop(name, None)
+    metadata = {
+        "class": type(estimator).__name__,
+        "params": {name: encoder.encode(value, f"params.{name}")
+                   for name, value in params.items()},
+        "attributes": {name: encoder.encode(value, name) for name, value in state.items()},
+        "module": None,
+    }
+    if module is not None:
+        metadata["module"] = {"config": encoder.encode(module.config, "module.config"),
+                              "dtype": str(next(module.parameters()).dtype).replace("torch.", "")}
+        for key, tensor in module.state_dict().items():
+            tensors[f"module.{key}"] = tensor.detach().to("cpu", copy=True).contiguous()
+    metadata_text = json.dumps(metadata, allow_nan=False, sort_keys=True)
+    payload = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "skmfc_version": __version__,
+        "metadata": metadata_text,
+        "tensors": tensors,
+        "sha256": _checksum(FORMAT_VERSION, metadata_text, tensors),
+    }
+    if not isinstance(path, (str, os.PathLike)):  # a writable binary file object
+        torch.save(payload, path)
+        return
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
+                                         dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            torch.save(payload, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+class _Encoder:
+    """Python values -> JSON values, arrays moved to ``tensors``."""
+
+    def __init__(self, tensors):
+        self.tensors = tensors
+
+    def encode(self, value, name):
+        if value is None or isinstance(value, (bool, str)):
+            return value
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        if isinstance(value, (int, np.integer)):
+            return int(value)
+        if isinstance(value, (float, np.floating)):
+            value = float(value)
+            return value if math.isfinite(value) else {"__float__": repr(value)}
+        if isinstance(value, tuple):
+            return {"__tuple__": [self.encode(v, f"{name}[{i}]") for i, v in enumerate(value)]}
+        if isinstance(value, list):
+            return [self.encode(v, f"{name}[{i}]") for i, v in enumerate(value)]
+        if isinstance(value, dict):
+            if not all(isinstance(key, str) for key in value):
+                raise TypeError(f"cannot save {name}: a dict with non-string keys")
+            return {"__dict__": {key: self.encode(v, f"{name}[{key!r}]")
+                                 for key, v in value.items()}}
+        if isinstance(value, torch.device):
+            return {"__device__": str(value)}
+        if isinstance(value, np.random.RandomState):
+            kind, keys, position, has_gauss, cached_gaussian = value.get_state()
+            return {"__random_state__": {
+                "kind": kind, "keys": self.array(np.asarray(keys), f"{name}.keys"),
+                "position": int(position), "has_gauss": int(has_gauss),
+                "cached_gaussian": self.encode(float(cached_gaussian), name)}}
+        if isinstance(value, np.ndarray):
+            if value.dtype == object:
+                if not all(isinstance(v, str) for v in value.ravel()):
+                    raise TypeError(f"cannot save {name}: an object array that is not all str")
+                return {"__str_array__": [str(v) for v in value.ravel()],
+                        "shape": list(value.shape)}
+            return self.array(value, name)
+        raise TypeError(f"cannot save {name}: values of type {type(value).__name__} "
+                        "have no representation in the skmfc file format")
+
+    def array(self, value, name):
+        if value.dtype.kind not in _ARRAY_KINDS:
+            raise TypeError(f"cannot save {name}: arrays of dtype {value.dtype} are not supported")
+        key = f"array.{name}"
+        # torch has no unsigned types beyond uint8 everywhere: widen them to int64.
+        stored = value.astype(np.int64) if value.dtype.kind == "u" else value
+        self.tensors[key] = torch.from_numpy(np.ascontiguousarray(stored)).clone()
+        return {"__array__": key, "dtype": value.dtype.str}
+
+
+def _checksum(format_version, metadata_text, tensors):
+    digest = hashlib.sha256()
+    digest.update(f"{FORMAT_NAME}\0{format_version}\0".encode())
+    digest.update(metadata_text.encode("utf-8"))
+    for key in sorted(tensors):
+        tensor = tensors[key].detach().cpu().contiguous()
+        digest.update(f"\0{key}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------- loading
+def load_estimator(cls, path):
+    """Read an estimator of class ``cls`` saved by :func:`save_estimator`.
+
+    Raises
+    ------
+    ModelFileError
+        The file is not a model file, is damaged or edited, or was written by a newer
+        skmfc. ``FileNotFoundError`` and other ``OSError`` pass through unchanged.
+    """
+    name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else getattr(
+        path, "name", repr(path))
+    payload = _read_payload(path, name)
+    try:
+        metadata = json.loads(payload["metadata"])
+    except ValueError as error:
+        raise ModelFileError(name, f"its metadata is not valid JSON ({error})") from None
+    if not isinstance(metadata, dict) or set(metadata) != _METADATA_KEYS:
+        raise ModelFileError(name, "its metadata does not have the keys "
+                                   f"{sorted(_METADATA_KEYS)}")
+    if metadata["class"] != cls.__name__:
+        raise ModelFileError(name, f"it holds a {metadata['class']!r}, not a {cls.__name__!r}")
+    tensors = payload["tensors"]
+    decoder = _Decoder(tensors, name)
+    if not (isinstance(metadata["params"], dict) and isinstance(metadata["attributes"], dict)):
+        raise ModelFileError(name, "its parameters or attributes are not a mapping")
+    params = {key: decoder.decode(value) for key, value in metadata["params"].items()}
+    attributes = {key: decoder.decode(value) for key, value in metadata["attributes"].items()}
+    module_info = metadata["module"]
+    try:
+        estimator = cls(**params)
+        estimator._validate_params()
+    except ModelFileError:
+        raise
+    except (TypeError, ValueError) as error:
+        raise ModelFileError(name, f"its parameters are not valid ({error})") from None
+    if set(attributes) & set(params):
+        raise ModelFileError(name, "its attributes repeat its parameters")
+    odd = [key for key in attributes if not key.isidentifier() or key.startswith("__")
+           or not (key.endswith("_") or key.startswith("_")) or hasattr(cls, key)]
+    if odd:
+        raise ModelFileError(name, f"it sets attributes that a fitted estimator does not have: "
+                                   f"{sorted(odd)[:5]}")
+    module_keys = {key for key in tensors if key.startswith("module.")}
+    if module_info is not None:
+        if not isinstance(module_info, dict) or set(module_info) != {"config", "dtype"}:
+            raise ModelFileError(name, "its module description is malformed")
+        config = decoder.decode(module_info["config"])
+        state = {key[len("module."):]: tensors[key] for key in module_keys}
+        try:
+            attributes["module_"], attributes["device_"] = _rebuild_module(
+                config, state, module_info["dtype"], attributes.get("device_"), stacklevel=4)
+        except (TypeError, ValueError, RuntimeError, KeyError) as error:
+            raise ModelFileError(name, f"its network cannot be rebuilt ({error})") from None
+    elif module_keys:
+        raise ModelFileError(name, "it holds network weights but no network description")
+    unused = set(tensors) - decoder.used - module_keys
+    if unused:
+        raise ModelFileError(name, f"it holds unexpected tensors {sorted(unused)[:5]}")
+    estimator.__dict__.update(attributes)
+    return estimator
+
+
+def _read_payload(path, name):
+    # Opening the file ourselves lets a missing or unreadable file raise its own OSError;
+    # every error after that is about the content.
+    stream = open(path, "rb") if isinstance(path, (str, os.PathLike)) else path
+    try:
+        position = stream.tell()
+        head = stream.read(4)
+        stream.seek(position)
+        if head != _ZIP_MAGIC:
+            raise ModelFileError(name, "it is not a readable skmfc model file: " + (
+                "it is empty" if not head else
+                "it is not a zip archive written by torch.save (if it is a pickle or joblib "
+                "file, note that pickle.load and joblib.load run code: use them only on "
+                "files from sources you trust)"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on odd pickle protocols
+            payload = torch.load(stream, map_location="cpu", weights_only=True)
+    except ModelFileError:
+        raise
+    except Exception as error:  # noqa: BLE001 - every parse failure means the same thing
+        message = str(error)
+        if "Weights only load failed" in message or "Unsupported global" in message:
+            problem = ("it is damaged, or holds Python objects other than tensors and plain "
+                       "values (a pickle that would run code?); nothing was executed")
+        else:
+            problem = ("it is damaged or truncated ("
+                       f"{message.splitlines()[0].strip() if message else type(error).__name__})")
+        raise ModelFileError(name, f"it is not a readable skmfc model file: {problem}") from None
+    finally:
+        if stream is not path:
+            stream.close()
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
+        raise ModelFileError(name, "it is not an skmfc model file (it has no "
+                                   f"format={FORMAT_NAME!r} entry)")
+    version = payload.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ModelFileError(name, f"its format version {version!r} is not valid")
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            name, f"it was written by skmfc {payload.get('skmfc_version')!r} in file format "
+                  f"{version}, newer than format {FORMAT_VERSION} that this skmfc reads: "
+                  "upgrade skmfc to load it")
+    if set(payload) != _TOP_LEVEL_KEYS:
+        unexpected = sorted(map(str, set(payload) - _TOP_LEVEL_KEYS))
+        missing = sorted(_TOP_LEVEL_KEYS - set(payload))
+        raise ModelFileError(name, f"unexpected keys {unexpected} / missing keys {missing}")
+    tensors = payload["tensors"]
+    if not (isinstance(payload["metadata"], str) and isinstance(payload["sha256"], str)
+            and isinstance(tensors, dict)
+            and all(isinstance(key, str) and type(value) is torch.Tensor
+                    and value.layout == torch.strided for key, value in tensors.items())):
+        raise ModelFileError(name, "its entries have the wrong types")
+    expected = _checksum(version, payload["metadata"], tensors)
+    if not hmac.compare_digest(expected, payload["sha256"]):
+        raise ModelFileError(name, "its checksum does not match its contents: the file was "
+                                   "damaged or edited after it was saved")
+    return payload
+
+
+class _Decoder:
+    """JSON values -> Python values, arrays taken from ``tensors``."""
+
+    def __init__(self, tensors, name):
+        self.tensors = tensors
+        self.name = name
+        self.used = set()
+
+    def fail(self, problem):
+        raise ModelFileError(self.name, problem)
+
+    def decode(self, value):
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if isinstance(value, list):
+            return [self.decode(v) for v in value]
+        if not isinstance(value, dict) or len(value) not in (1, 2):
+            self.fail(f"it holds an unknown value {str(value)[:80]}")
+        tag = next(iter(value)) if len(value) == 1 else (
+            "__array__" if "__array__" in value else
+            "__str_array__" if "__str_array__" in value else None)
+        if tag == "__tuple__" and isinstance(value[tag], list):
+            return tuple(self.decode(v) for v in value[tag])
+        if tag == "__dict__" and isinstance(value[tag], dict):
+            return {key: self.decode(v) for key, v in value[tag].items()}
+        if tag == "__float__" and value[tag] in ("nan", "inf", "-inf"):
+            return float(value[tag])
+        if tag == "__device__" and isinstance(value[tag], str):
+            try:
+                return torch.device(value[tag])
+            except (RuntimeError, TypeError):
+                self.fail(f"it names an unknown device {value[tag]!r}")
+        if tag == "__array__" and set(value) == {"__array__", "dtype"}:
+            return self.array(value["__array__"], value["dtype"])
+        if (tag == "__str_array__" and set(value) == {"__str_array__", "shape"}
+                and all(isinstance(v, str) for v in value[tag])):
+            try:
+                return np.asarray(value[tag], dtype=object).reshape(value["shape"])
+            except (TypeError, ValueError):
+                self.fail("it holds a string array of the wrong shape")
+        if tag == "__random_state__" and isinstance(value[tag], dict):
+            spec = value[tag]
+            try:
+                random_state = np.random.RandomState()
+                random_state.set_state((spec["kind"], self.decode(spec["keys"]),
+                                        spec["position"], spec["has_gauss"],
+                                        self.decode(spec["cached_gaussian"])))
+                return random_state
+            except (KeyError, TypeError, ValueError):
+                self.fail("it holds a malformed random state")
+        self.fail(f"it holds an unknown value {str(value)[:80]}")
+
+    def array(self, key, dtype):
+        if key not in self.tensors:
+            self.fail(f"it refers to a missing tensor {key!r}")
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            self.fail(f"it names an unknown dtype {dtype!r}")
+        if dtype.kind not in _ARRAY_KINDS:
+            self.fail(f"it holds an array of unsupported dtype {dtype}")
+        self.used.add(key)
+        try:
+            return self.tensors[key].numpy().astype(dtype, copy=True)
+        except (TypeError, ValueError, RuntimeError):
+            self.fail(f"its tensor {key!r} cannot be read as an array of {dtype}")
+
+
+def _rebuild_module(config, state, dtype, device, stacklevel=2):
+    """The fitted torch module from its config and CPU state, on ``device`` if it is here.
+
+    Shared by unpickling and :func:`load_estimator`. The shapes in ``state`` are checked
+    against a module built on the meta device first, so a file cannot make us allocate
+    a network much larger than the weights it holds.
+
+    Returns
+    -------
+    module : MFCVAE
+        In evaluation mode, float64 on the CPU.
+    device : torch.device
+        Where it lives: ``device``, or the CPU (with a warning) when that is absent here.
+    """
+    from skmfc.estimator import _device_available, _for_inference
+    from skmfc.nn import MFCVAE
+
+    if not isinstance(config, dict):
+        raise TypeError("the module config is not a mapping")
+    if dtype not in ("float32", "float64", "float16", "bfloat16"):
+        raise ValueError(f"unknown module dtype {dtype!r}")
+    device = torch.device(device if device is not None else "cpu")
+    with torch.device("meta"):
+        skeleton = MFCVAE.from_config(config)
+    expected = {key: tuple(tensor.shape) for key, tensor in skeleton.state_dict().items()}
+    given = {key: tuple(tensor.shape) for key, tensor in state.items()}
+    if expected != given:
+        missing = sorted(set(expected) - set(given))[:3]
+        unexpected = sorted(set(given) - set(expected))[:3]
+        wrong = sorted(key for key in set(expected) & set(given) if expected[key] != given[key])
+        raise ValueError(f"weights do not match the network: missing {missing}, "
+                         f"unexpected {unexpected}, wrong shapes {wrong[:3]}")
+    if not _device_available(device):
+        warnings.warn(f"this model was trained on {device}, which is not available here; "
+                      "it is loaded on the CPU", RuntimeWarning, stacklevel=stacklevel + 1)
+        device = torch.device("cpu")
+    module = MFCVAE.from_config(config)
+    module.load_state_dict(state)
+    module = module.to(dtype=getattr(torch, dtype))
+    return _for_inference(module.to(device)), device

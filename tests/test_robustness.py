@@ -1,0 +1,256 @@
+"""Training that survives faults: non-finite losses, Ctrl-C, out of memory; early
+stopping and warm starts."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import ConvergenceWarning
+
+import skmfc.estimator
+import skmfc.training
+from skmfc.nn import MFCVAE
+from tests.conftest import tiny_estimator
+
+
+@pytest.fixture(scope="module")
+def X():
+    rng = np.random.RandomState(0)
+    centres = rng.normal(scale=5.0, size=(4, 6))
+    return centres[rng.randint(4, size=160)] + rng.normal(size=(160, 6))
+
+
+def patch_loss(monkeypatch, replacement):
+    """Replace MFCVAE.loss by ``replacement(call_number, original, module, x, *args)``."""
+    original = MFCVAE.loss
+    calls = {"n": 0}
+
+    def loss(self, x, *args, **kwargs):
+        calls["n"] += 1
+        return replacement(calls["n"], lambda: original(self, x, *args, **kwargs), x)
+
+    monkeypatch.setattr(MFCVAE, "loss", loss)
+    return calls
+
+
+def assert_usable(est, X):
+    """A fitted estimator whose weights and outputs are all finite."""
+    for parameter in est.module_.parameters():
+        assert torch.isfinite(parameter).all()
+    assert np.isfinite(est.predict_proba(X)).all()
+    assert np.isfinite(est.transform(X)).all()
+    assert np.isfinite(est.score(X))
+    assert est.labels_.shape == (len(X), est.n_facets) and est.labels_.min() >= 0
+    assert all(np.isfinite(est.elbo_curve_))
+
+
+# ---------------------------------------------------------------------- non-finite values
+def test_a_poisoned_batch_is_rolled_back_and_retried(X, monkeypatch):
+    # 5 batches per epoch: call 8 is in epoch 2.
+    patch_loss(monkeypatch, lambda n, loss, x: tuple(v * math.nan for v in loss())
+               if n == 8 else loss())
+    with pytest.warns(RuntimeWarning, match=r"non-finite in epoch 2.*runs epoch 2 again with "
+                                            r"learning rate 0.0005"):
+        est = tiny_estimator(max_iter=4).fit(X)
+    assert est.n_iter_ == 4 and est.converged_
+    assert_usable(est, X)
+
+
+def test_non_finite_weights_at_an_epoch_end_are_caught(X, monkeypatch):
+    original = skmfc.training._train_epoch
+    epochs = {"n": 0}
+
+    def corrupting_epoch(module, *args, **kwargs):
+        mean_elbo = original(module, *args, **kwargs)
+        epochs["n"] += 1
+        if epochs["n"] == 2:  # the loss was fine, the last step broke a weight
+            with torch.no_grad():
+                next(module.parameters())[0] = math.inf
+        return mean_elbo
+
+    monkeypatch.setattr(skmfc.training, "_train_epoch", corrupting_epoch)
+    with pytest.warns(RuntimeWarning, match="non-finite in epoch 2"):
+        est = tiny_estimator(max_iter=3).fit(X)
+    assert est.n_iter_ == 3
+    assert_usable(est, X)
+
+
+def test_a_loss_that_stays_non_finite_raises_and_keeps_the_previous_model(X, monkeypatch):
+    est = tiny_estimator().fit(X)
+    labels, module = est.labels_.copy(), est.module_
+    patch_loss(monkeypatch, lambda n, loss, x: tuple(v * math.nan for v in loss()))
+    with pytest.warns(RuntimeWarning, match="non-finite"):
+        with pytest.raises(FloatingPointError, match="smaller learning_rate") as info:
+            est.fit(X)
+    assert "3 retries" in str(info.value) and "0.000125" in str(info.value)
+    assert est.module_ is module
+    np.testing.assert_array_equal(est.labels_, labels)
+    np.testing.assert_array_equal(est.predict(X), labels)
+
+
+@pytest.mark.filterwarnings(
+    "ignore:Number of distinct clusters:sklearn.exceptions.ConvergenceWarning")
+def test_extreme_values_train_to_finite_outputs(X):
+    outlier = np.vstack([X, np.full((1, X.shape[1]), 1e12)])
+    assert_usable(tiny_estimator().fit(outlier), outlier)
+    huge = X * 1e300
+    est = tiny_estimator().fit(huge)
+    assert_usable(est, huge)
+    assert math.isfinite(est.input_scale_) and est.input_scale_ > 1e299
+    generated, _ = est.sample(5, random_state=0)
+    assert np.isfinite(generated).all() and np.abs(generated).max() > 1e299
+    tiny = X * 1e-300
+    assert_usable(tiny_estimator(likelihood="gaussian").fit(tiny), tiny)
+
+
+# ---------------------------------------------------------------------- Ctrl-C
+def test_ctrl_c_keeps_the_last_completed_epoch(X, monkeypatch):
+    snapshots = []
+    original_snapshot = skmfc.training._snapshot
+
+    def recording_snapshot(module, optimizer):
+        snapshot = original_snapshot(module, optimizer)
+        snapshots.append(snapshot[0])
+        return snapshot
+
+    monkeypatch.setattr(skmfc.training, "_snapshot", recording_snapshot)
+    # 5 batches per epoch: call 13 is in epoch 3.
+    patch_loss(monkeypatch, lambda n, loss, x: (_ for _ in ()).throw(KeyboardInterrupt)
+               if n == 13 else loss())
+    with pytest.warns(ConvergenceWarning, match="interrupted in epoch 3 of 6.*after epoch 2"):
+        est = tiny_estimator(max_iter=6).fit(X)
+    assert est.n_iter_ == len(est.elbo_curve_) == 2 and not est.converged_
+    assert_usable(est, X)
+    last_good = snapshots[-1]
+    for key, value in est.module_.state_dict().items():
+        torch.testing.assert_close(value, last_good[key].to(value.dtype), rtol=0, atol=0)
+
+
+def test_ctrl_c_before_the_first_epoch_raises_and_keeps_what_was_there(X, monkeypatch):
+    fresh = tiny_estimator()
+    fitted = tiny_estimator().fit(X)
+    labels, module = fitted.labels_.copy(), fitted.module_
+    patch_loss(monkeypatch, lambda n, loss, x: (_ for _ in ()).throw(KeyboardInterrupt)
+               if n == 3 else loss())
+    with pytest.raises(KeyboardInterrupt):
+        fresh.fit(X)
+    assert not hasattr(fresh, "module_") and not hasattr(fresh, "n_iter_")
+    patch_loss(monkeypatch, lambda n, loss, x: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        fitted.fit(X[:, :4])
+    assert fitted.module_ is module and fitted.n_features_in_ == X.shape[1]
+    np.testing.assert_array_equal(fitted.predict(X), labels)
+
+
+# ---------------------------------------------------------------------- out of memory
+def test_out_of_memory_halves_the_batch_size(X, monkeypatch):
+    def loss(n, original, x):
+        if len(x) > 16:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return original()
+
+    patch_loss(monkeypatch, loss)
+    with pytest.warns(RuntimeWarning, match="out of memory in epoch 1") as record:
+        est = tiny_estimator(batch_size=64).fit(X)
+    assert [str(w.message).split("; ")[1] for w in record] == [
+        "epoch 1 runs again with batch size 32 (set a smaller batch_size to avoid this)",
+        "epoch 1 runs again with batch size 16 (set a smaller batch_size to avoid this)"]
+    assert est.n_iter_ == 3 and est.batch_size == 64  # the parameter is left alone
+    assert_usable(est, X)
+
+
+def test_out_of_memory_at_the_smallest_batch_says_what_to_change(X, monkeypatch):
+    est = tiny_estimator().fit(X)
+    module = est.module_
+
+    def loss(n, original, x):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    patch_loss(monkeypatch, loss)
+    with pytest.warns(RuntimeWarning, match="out of memory"):
+        with pytest.raises(torch.cuda.OutOfMemoryError,
+                           match="batch size 8.*smaller hidden_sizes, or device='cpu'"):
+            est.set_params(batch_size=32).fit(X)
+    assert est.module_ is module
+
+    def failing_transfer(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory.")
+
+    monkeypatch.setattr(skmfc.estimator.MFCVAEClustering, "_to_model_input", failing_transfer)
+    with pytest.raises(torch.cuda.OutOfMemoryError,
+                       match="smaller batch_size, smaller hidden_sizes, or device='cpu'"):
+        tiny_estimator().fit(X)
+
+
+# ---------------------------------------------------------------------- early stopping
+def test_early_stopping_acts_in_the_last_step_and_restores_the_best_weights(X, monkeypatch):
+    evaluated = []  # (validation ELBO, weights) after every epoch
+    original = skmfc.training.validation_elbo
+
+    def recording_validation(module, *args):
+        score = original(module, *args)
+        evaluated.append((score, {k: v.clone() for k, v in module.state_dict().items()}))
+        return score
+
+    monkeypatch.setattr(skmfc.training, "validation_elbo", recording_validation)
+    # tol so large that no epoch improves: stop n_iter_no_change epochs after the first
+    # eligible one, which comes once facet 0 has faded in and the priors were refitted.
+    est = tiny_estimator(max_iter=20, early_stopping=True, n_iter_no_change=2, tol=1e6).fit(X)
+    assert est.progressive_steps_ == [0, 10]  # the first step ran all its epochs
+    assert est.n_iter_ == 18 and est.converged_
+    assert len(est.validation_scores_) == len(evaluated) == est.n_iter_
+    eligible = est.validation_scores_[-3:]
+    assert est.best_validation_score_ == max(eligible)
+    best_weights = evaluated[-3 + int(np.argmax(eligible))][1]
+    for key, value in est.module_.state_dict().items():
+        assert torch.equal(value, best_weights[key].to(value.dtype))
+    # score() on the held-out rows agrees (up to float32 vs float64 sampling noise).
+    n_validation = math.ceil(0.1 * len(X))
+    held_out = np.sort(np.random.RandomState(est._seed).permutation(len(X))[:n_validation])
+    assert est.score(X[held_out]) == pytest.approx(est.best_validation_score_, rel=1e-2)
+    assert_usable(est, X)
+
+
+def test_early_stopping_bookkeeping(X):
+    est = tiny_estimator(max_iter=6, early_stopping=True, n_iter_no_change=50).fit(X)
+    assert est.n_iter_ == 6 and not est.converged_  # still allowed to improve
+    assert len(est.validation_scores_) == 6 and np.isfinite(est.best_validation_score_)
+    plain = tiny_estimator().fit(X)
+    assert plain.validation_scores_ is None and plain.best_validation_score_ is None
+    assert plain.converged_
+    with pytest.raises(ValueError, match="early_stopping=True holds out"):
+        tiny_estimator(early_stopping=True, validation_fraction=0.5).fit(X[:5])
+
+
+# ---------------------------------------------------------------------- warm start
+def test_warm_start_continues_the_fitted_network(X, monkeypatch):
+    est = tiny_estimator(warm_start=True, max_iter=4).fit(X)
+    first_curve, first_module = list(est.elbo_curve_), est.module_
+    first_weights = {k: v.clone() for k, v in first_module.state_dict().items()}
+    initialisations = []
+    original = skmfc.training.initialise_prior
+    monkeypatch.setattr(skmfc.training, "initialise_prior",
+                        lambda *a, **k: initialisations.append(1) or original(*a, **k))
+    est.set_params(max_iter=3).fit(X)
+    assert initialisations == []  # the priors were kept
+    assert est.n_iter_ == 7 and est.elbo_curve_[:4] == first_curve
+    assert est.progressive_steps_ == [0, 2]
+    assert est.module_ is not first_module
+    for key, value in first_module.state_dict().items():  # the old network is untouched
+        assert torch.equal(value, first_weights[key])
+    assert_usable(est, X)
+    # Continuing does not restart: the ELBO goes on from where it was.
+    assert abs(est.elbo_curve_[4] - first_curve[-1]) < abs(first_curve[0] - first_curve[-1])
+
+
+def test_warm_start_refuses_incompatible_data_and_parameters(X):
+    est = tiny_estimator(warm_start=True).fit(X)
+    with pytest.raises(ValueError, match="X has 5 features, but MFCVAEClustering is expecting 6"):
+        est.fit(X[:, :5])
+    with pytest.raises(ValueError, match="latent_dim, n_clusters changed since it was fitted"):
+        est.set_params(n_clusters=4, latent_dim=3).fit(X)
+    est.set_params(n_clusters=3, latent_dim=2)
+    assert est.fit(X).n_iter_ == 6
+    # warm_start on an unfitted estimator is an ordinary fit.
+    assert tiny_estimator(warm_start=True).fit(X).n_iter_ == 3
