@@ -325,8 +325,9 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         n_clusters = self._per_facet("n_clusters", self.n_clusters)
         latent_dims = self._per_facet("latent_dim", self.latent_dim)
         if self.hidden_sizes == "auto":
+            levels = range(self.n_facets)
             hidden_sizes = ((256,) * self.n_facets if architecture == "mlp"
-                            else tuple(min(32 * 2 ** level, 256) for level in range(self.n_facets)))
+                            else tuple(min(32 * 2 ** level, 256) for level in levels))
         else:
             hidden_sizes = self._per_facet("hidden_sizes", self.hidden_sizes)
         n_samples = X.shape[0]
@@ -388,8 +389,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                 with tqdm(total=self.max_iter, desc="MFCVAE", unit="epoch",
                           disable=not self.verbose) as progress:
                     def show_progress(epoch, elbo):
+                        progress.set_postfix(elbo=f"{elbo:.4g}", refresh=False)
                         progress.update(1)
-                        progress.set_postfix(elbo=f"{elbo:.4g}")
 
                     history = train(
                         module, X_train,
@@ -921,7 +922,7 @@ def _resolve_device(device):
     if isinstance(device, str) and device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        if _device_available(torch.device("mps")):
             return torch.device("mps")
         return torch.device("cpu")
     try:
@@ -941,7 +942,8 @@ def _device_available(device):
     if device.type == "cuda":
         return torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()
     if device.type == "mps":
-        return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+        mps = getattr(torch.backends, "mps", None)
+        return mps is not None and mps.is_available()
     return False
 
 

@@ -66,7 +66,8 @@ def test_recovers_every_known_facet_of_coloured_digits(coloured_digits,
     assert np.all(baselines.scores.min(axis=0) < 0.3), baselines
     # Each property lives in its own facet; the other facet does not also hold it.
     assert table.best_facet[0] != table.best_facet[1]
-    assert table.scores[0, table.best_facet[1]] < 0.1 and table.scores[1, table.best_facet[0]] < 0.1
+    assert table.scores[0, table.best_facet[1]] < 0.1
+    assert table.scores[1, table.best_facet[0]] < 0.1
     # No collapsed facet: every cluster in use and confident posteriors.
     assert est.clusters_used_ == (10, 3)
     assert min(est.mean_confidence_) > 0.6

@@ -60,7 +60,7 @@ def _conv(in_channels, out_channels, strides=(1, 1)):
 
 
 def _conv_transpose(in_channels, out_channels, strides, in_shape, out_shape, norm=True):
-    """Transposed conv mapping ``in_shape`` exactly onto ``out_shape`` (inverse of :func:`_conv`)."""
+    """Transposed conv mapping ``in_shape`` exactly onto ``out_shape`` (undoes :func:`_conv`)."""
     # (in - 1) * s - 2 + k equals 2 * in for s = 2 (k = 4) and in for s = 1 (k = 3); an odd
     # original size needs one extra row/column (output_padding, always < stride).
     output_padding = tuple(out - in_ * stride

@@ -43,8 +43,8 @@ class MLPLadderEncoder(nn.Module):
         widths = [n_features, *hidden_sizes]
         self.blocks = nn.ModuleList(
             _dense(widths[level], widths[level + 1]) for level in range(len(hidden_sizes)))
-        self.heads = nn.ModuleList(
-            GaussianHeads(width, latent_dim) for width, latent_dim in zip(hidden_sizes, latent_dims))
+        self.heads = nn.ModuleList(GaussianHeads(width, latent_dim)
+                                   for width, latent_dim in zip(hidden_sizes, latent_dims))
 
     def forward(self, x):
         posteriors = []
