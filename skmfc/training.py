@@ -186,7 +186,7 @@ def reseed_dead_clusters(module, facet, X, min_share):
     log_proba, scores, means = [], [], []
     for start in range(0, len(X), INFERENCE_BATCH_SIZE):
         mean, log_variance = module.encode(X[start:start + INFERENCE_BATCH_SIZE])[facet]
-        cluster_scores = module._cluster_scores(facet, mean, log_variance)
+        cluster_scores = module.cluster_scores(facet, mean, log_variance)
         log_proba.append(torch.log_softmax(cluster_scores, dim=-1))
         scores.append(torch.logsumexp(cluster_scores, dim=-1))
         means.append(mean)

@@ -100,9 +100,11 @@ class MFCVAE(nn.Module):
         the one-sample form uses ``log N(z; mu_k, Sigma_k)`` at ``z`` (the posterior
         mean when ``z`` is None).
         """
-        return F.log_softmax(self._cluster_scores(facet, mean, log_variance, z), dim=-1)
+        return F.log_softmax(self.cluster_scores(facet, mean, log_variance, z), dim=-1)
 
-    def _cluster_scores(self, facet, mean, log_variance, z=None):
+    def cluster_scores(self, facet, mean, log_variance, z=None):
+        """Unnormalised ``log q(c_j | x)``: ``log pi_jk`` plus the expected (or sampled)
+        log density of every component, shape (n, K_j)."""
         prior = self.priors[facet]
         if self.categorical_posterior == "closed_form":
             expected = prior.expected_log_density(mean, log_variance.exp())
