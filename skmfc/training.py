@@ -111,13 +111,20 @@ def facet_weights_at(step, batch_in_step, fade_in_batches, n_facets, progressive
 
 
 @torch.no_grad()
-def encode_means(module, X, batch_size=INFERENCE_BATCH_SIZE):
-    """Posterior means of every facet for the whole of ``X``, in eval mode."""
+def encode_posteriors(module, X, batch_size=INFERENCE_BATCH_SIZE):
+    """Posterior means and log-variances of every facet for the whole of ``X``, in eval
+    mode: a list of ``(mean, log_variance)`` pairs, lowest facet first."""
     was_training = module.training
     module.eval()
     chunks = [module.encode(X[start:start + batch_size]) for start in range(0, len(X), batch_size)]
     module.train(was_training)
-    return [torch.cat([chunk[facet][0] for chunk in chunks]) for facet in range(module.n_facets)]
+    return [tuple(torch.cat([chunk[facet][part] for chunk in chunks]) for part in (0, 1))
+            for facet in range(module.n_facets)]
+
+
+def encode_means(module, X, batch_size=INFERENCE_BATCH_SIZE):
+    """Posterior means of every facet for the whole of ``X``, in eval mode."""
+    return [mean for mean, _ in encode_posteriors(module, X, batch_size)]
 
 
 @torch.no_grad()
@@ -166,31 +173,36 @@ def initialise_prior(module, facet, X, random_state, initial_variance=None):
 
 
 @torch.no_grad()
-def reseed_dead_clusters(module, facet, X, min_share):
+def reseed_dead_clusters(module, facets, X, min_share):
     """Move clusters that hold almost no data onto the worst-explained points.
 
-    A cluster is dead when its total posterior mass ``sum_x q(c_j = k | x)`` is below
-    ``min_share / K_j`` of the data. Each dead cluster gets, as its mean, the posterior
-    mean of one of the points with the lowest mixture density, the median variance of
-    the live clusters, and an average mixing weight: this is how k-means and EM
-    implementations revive empty clusters, and it keeps every cluster in use.
+    The data are encoded once for all ``facets``. A cluster is dead when its total
+    posterior mass ``sum_x q(c_j = k | x)`` is below ``min_share / K_j`` of the data.
+    Each dead cluster gets, as its mean, the posterior mean of one of the points with the
+    lowest mixture density, the median variance of the live clusters, and an average
+    mixing weight: this is how k-means and EM implementations revive empty clusters, and
+    it keeps every cluster in use.
 
     Returns
     -------
     int
-        Number of clusters moved.
+        Number of clusters moved, over all ``facets``.
     """
+    if len(facets) == 0:
+        return 0
+    posteriors = encode_posteriors(module, X)
+    return sum(_reseed_facet(module, facet, *posteriors[facet], min_share) for facet in facets)
+
+
+def _reseed_facet(module, facet, means, log_variances, min_share):
     prior = module.priors[facet]
-    was_training = module.training
-    module.eval()
-    log_proba, scores, means = [], [], []
-    for start in range(0, len(X), INFERENCE_BATCH_SIZE):
-        mean, log_variance = module.encode(X[start:start + INFERENCE_BATCH_SIZE])[facet]
-        cluster_scores = module.cluster_scores(facet, mean, log_variance)
+    log_proba, scores = [], []
+    # Scored in chunks: the (n, K, d) intermediate of the whole data can be large.
+    for start in range(0, len(means), INFERENCE_BATCH_SIZE):
+        chunk = slice(start, start + INFERENCE_BATCH_SIZE)
+        cluster_scores = module.cluster_scores(facet, means[chunk], log_variances[chunk])
         log_proba.append(torch.log_softmax(cluster_scores, dim=-1))
         scores.append(torch.logsumexp(cluster_scores, dim=-1))
-        means.append(mean)
-    module.train(was_training)
     share = torch.cat(log_proba).exp().mean(0)
     dead = torch.nonzero(share < min_share / prior.n_clusters).flatten()
     if len(dead) == 0 or len(dead) == prior.n_clusters:
@@ -201,13 +213,12 @@ def reseed_dead_clusters(module, facet, X, min_share):
     variances = prior.variances()
     new_means = prior.means.detach().clone()
     new_variances = variances.detach().clone()
-    new_means[dead] = torch.cat(means)[worst_points].to(new_means.dtype)
+    new_means[dead] = means[worst_points].to(new_means.dtype)
     new_variances[dead] = variances[live].median(dim=0).values
     weights = prior.log_weights().exp()
     weights[dead] = weights[live].mean()
     prior.set_components(new_means, new_variances, weights / weights.sum())
     return len(dead)
-
 
 
 @torch.no_grad()
@@ -413,9 +424,8 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
                 end_weights = facet_weights_at(step, (epoch_in_step + 1) * n_batches,
                                                fade_in_batches, n_facets, progressive)
                 if min_cluster_share > 0:
-                    history.n_reseeded.append(sum(
-                        reseed_dead_clusters(module, facet, X, min_cluster_share)
-                        for facet in np.flatnonzero(end_weights == 1.0)))
+                    history.n_reseeded.append(reseed_dead_clusters(
+                        module, np.flatnonzero(end_weights == 1.0), X, min_cluster_share))
                 stop = False
                 if X_validation is not None:
                     score = validation_elbo(module, X_validation, seed)
