@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from skmfc.nn import MFCVAE
 from skmfc.persistence import _rebuild_module, load_estimator, save_estimator
-from skmfc.training import INFERENCE_BATCH_SIZE, split_epochs, train
+from skmfc.training import INFERENCE_BATCH_SIZE, split_epochs, train, validation_elbo
 
 _MAX_SEED = np.iinfo(np.int32).max
 # Data whose largest magnitude lies outside this range are standardised with a
@@ -742,17 +742,15 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         elbo : float
         """
         X = self._validate_input(X)
-        generator = torch.Generator(device=self.device_).manual_seed(self._seed)
-        total = 0.0
         with torch.inference_mode():
-            for batch in self._batches(X):
-                reconstruction, kl = self.module_.elbo_terms(batch, generator=generator)
-                total += float((reconstruction - kl.sum(-1)).sum())
-        if not math.isfinite(total):
-            raise ValueError(f"the ELBO of X is {total}: X holds values far outside the "
+            elbo = validation_elbo(
+                self.module_, self._to_model_input(X, self._model_dtype(), self.device_),
+                self._seed)
+        if not math.isfinite(elbo):
+            raise ValueError(f"the ELBO of X is {elbo}: X holds values far outside the "
                              "range of the training data")
         # Change of variables from the standardised data back to input units.
-        return total / len(X) - X.shape[1] * np.log(self.input_scale_)
+        return elbo - X.shape[1] * np.log(self.input_scale_)
 
     def get_feature_names_out(self, input_features=None):
         """Names of the :meth:`transform` columns: ``facet{j}_z{i}``.

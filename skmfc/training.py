@@ -223,7 +223,8 @@ def _reseed_facet(module, facet, means, log_variances, min_share):
 
 @torch.no_grad()
 def validation_elbo(module, X, seed):
-    """Mean ELBO per sample of ``X`` in evaluation mode, every facet switched on.
+    """Mean ELBO per sample of ``X`` in evaluation mode, every facet switched on: the
+    early-stopping criterion, and :meth:`MFCVAEClustering.score` in standardised units.
 
     The KL terms are those of :meth:`~skmfc.nn.MFCVAE.elbo_terms` (exact for the
     closed-form posterior); the reconstruction uses one sample of ``z`` drawn with a
