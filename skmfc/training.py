@@ -173,21 +173,37 @@ def initialise_prior(module, facet, X, random_state, initial_variance=None):
 
 
 @torch.no_grad()
-def reseed_dead_clusters(module, facets, X, min_share):
+def reseed_dead_clusters(module, facets, X, min_share, cluster_shares=None):
     """Move clusters that hold almost no data onto the worst-explained points.
 
     The data are encoded once for all ``facets``. A cluster is dead when its total
     posterior mass ``sum_x q(c_j = k | x)`` is below ``min_share / K_j`` of the data.
+    With ``cluster_shares`` (each cluster's share of the data as seen during the last
+    epoch's batches, which costs nothing to collect), only facets with a cluster that
+    looks dead there are encoded and checked, so most epochs need no pass over the data.
     Each dead cluster gets, as its mean, the posterior mean of one of the points with the
     lowest mixture density, the median variance of the live clusters, and an average
     mixing weight: this is how k-means and EM implementations revive empty clusters, and
     it keeps every cluster in use.
+
+    Parameters
+    ----------
+    module : MFCVAE
+    facets : sequence of int
+    X : Tensor
+        Training data on the module's device.
+    min_share : float
+    cluster_shares : list of Tensor, optional
+        Per facet of the module, shape (K_j,), summing to 1.
 
     Returns
     -------
     int
         Number of clusters moved, over all ``facets``.
     """
+    if cluster_shares is not None:
+        facets = [facet for facet in facets if bool(
+            (cluster_shares[facet] < min_share / module.priors[facet].n_clusters).any())]
     if len(facets) == 0:
         return 0
     posteriors = encode_posteriors(module, X)
@@ -260,6 +276,15 @@ def _parameters_finite(module):
     """Whether every weight is finite, with one device synchronisation."""
     flags = [torch.isfinite(parameter).all() for parameter in module.parameters()]
     return bool(torch.stack(flags).all()) if flags else True
+
+
+def _adam(module, learning_rate):
+    """Adam with the fused implementation (one kernel for all parameters) where torch
+    has it for the module's device, the multi-tensor one elsewhere."""
+    try:
+        return torch.optim.Adam(module.parameters(), lr=learning_rate, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(module.parameters(), lr=learning_rate)
 
 
 def _set_learning_rate(optimizer, learning_rate):
@@ -345,7 +370,7 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
     device = X.device
     check_each_batch = device.type == "cpu"
     generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(module.parameters(), lr=learning_rate)
+    optimizer = _adam(module, learning_rate)
     free_nats = torch.as_tensor(free_nats, dtype=X.dtype, device=device)
     history = TrainingHistory(learning_rate=float(learning_rate), batch_size=int(batch_size))
     last_step = max((step for step, n in enumerate(epochs_per_step) if n > 0), default=-1)
@@ -374,7 +399,7 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
                 fade_in_batches = max(1, int(round(fade_in_fraction * n_epochs * n_batches)))
                 out_of_memory = None
                 try:
-                    mean_elbo = _train_epoch(
+                    mean_elbo, cluster_shares = _train_epoch(
                         module, optimizer, X, generator, n_batches, free_nats,
                         lambda batch: facet_weights_at(
                             step, epoch_in_step * n_batches + batch, fade_in_batches,
@@ -426,7 +451,8 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
                                                fade_in_batches, n_facets, progressive)
                 if min_cluster_share > 0:
                     history.n_reseeded.append(reseed_dead_clusters(
-                        module, np.flatnonzero(end_weights == 1.0), X, min_cluster_share))
+                        module, np.flatnonzero(end_weights == 1.0), X, min_cluster_share,
+                        cluster_shares))
                 stop = False
                 if X_validation is not None:
                     score = validation_elbo(module, X_validation, seed)
@@ -467,20 +493,42 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
 
 def _train_epoch(module, optimizer, X, generator, n_batches, free_nats, weights_of_batch,
                  check_each_batch):
-    """One pass over ``X`` in ``n_batches`` shuffled batches; the mean ELBO (nan if the
-    loss was non-finite). No device synchronisation unless ``check_each_batch``."""
-    n_samples = len(X)
-    order = torch.randperm(n_samples, generator=generator).to(X.device)
+    """One pass over ``X`` in ``n_batches`` shuffled batches of equal size.
+
+    Returns the mean ELBO (nan if the loss was non-finite) and, per facet, each
+    cluster's share of the epoch's posterior mass. No device synchronisation unless
+    ``check_each_batch``.
+    """
+    batches = _batch_indices(len(X), n_batches, generator).to(X.device)
+    n_seen = batches.numel()
     elbo_sum = torch.zeros((), dtype=X.dtype, device=X.device)
-    for batch, batch_indices in enumerate(torch.tensor_split(order, n_batches)):
+    mass_sums = [torch.zeros(prior.n_clusters, dtype=X.dtype, device=X.device)
+                 for prior in module.priors]
+    for batch, batch_indices in enumerate(batches):
         weights = torch.as_tensor(weights_of_batch(batch), dtype=X.dtype, device=X.device)
-        loss, elbo = module.loss(X[batch_indices], weights, weights, free_nats)
+        loss, elbo, cluster_mass = module.loss(X[batch_indices], weights, weights, free_nats)
         if check_each_batch and not bool(torch.isfinite(loss)):
-            return math.nan
+            return math.nan, None
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         # 0 * loss is 0 for a finite loss and nan otherwise: a bad loss anywhere in the
         # epoch shows in the sum, read once at the end.
-        elbo_sum += (elbo + 0.0 * loss.detach()) * len(batch_indices)
-    return float(elbo_sum) / n_samples
+        elbo_sum += elbo + 0.0 * loss.detach()
+        for mass_sum, mass in zip(mass_sums, cluster_mass):
+            mass_sum += mass
+    return float(elbo_sum) / n_batches, [mass_sum / n_seen for mass_sum in mass_sums]
+
+
+def _batch_indices(n_samples, n_batches, generator):
+    """A random permutation of ``range(n_samples)`` cut into ``n_batches`` rows of equal
+    length, shape (n_batches, ceil(n_samples / n_batches)).
+
+    Equal sizes let every batch run the same computation (and one captured CUDA graph);
+    the fewer than ``n_batches`` slots left over are filled with the permutation's first
+    indices, so those examples are seen twice in the epoch.
+    """
+    order = torch.randperm(n_samples, generator=generator)
+    batch_size = -(-n_samples // n_batches)
+    padding = n_batches * batch_size - n_samples
+    return torch.cat([order, order[:padding]]).view(n_batches, batch_size)

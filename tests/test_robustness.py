@@ -34,6 +34,12 @@ def patch_loss(monkeypatch, replacement):
     return calls
 
 
+def poisoned(terms):
+    """The loss and ELBO of ``MFCVAE.loss``'s output made nan."""
+    loss, elbo, *rest = terms
+    return (loss * math.nan, elbo * math.nan, *rest)
+
+
 def assert_usable(est, X):
     """A fitted estimator whose weights and outputs are all finite."""
     for parameter in est.module_.parameters():
@@ -48,8 +54,7 @@ def assert_usable(est, X):
 # ---------------------------------------------------------------------- non-finite values
 def test_a_poisoned_batch_is_rolled_back_and_retried(X, monkeypatch):
     # 5 batches per epoch: call 8 is in epoch 2.
-    patch_loss(monkeypatch, lambda n, loss, x: tuple(v * math.nan for v in loss())
-               if n == 8 else loss())
+    patch_loss(monkeypatch, lambda n, loss, x: poisoned(loss()) if n == 8 else loss())
     with pytest.warns(RuntimeWarning, match=r"non-finite in epoch 2.*runs epoch 2 again with "
                                             r"learning rate 0.0005"):
         est = tiny_estimator(max_iter=4).fit(X)
@@ -79,7 +84,7 @@ def test_non_finite_weights_at_an_epoch_end_are_caught(X, monkeypatch):
 def test_a_loss_that_stays_non_finite_raises_and_keeps_the_previous_model(X, monkeypatch):
     est = tiny_estimator().fit(X)
     labels, module = est.labels_.copy(), est.module_
-    patch_loss(monkeypatch, lambda n, loss, x: tuple(v * math.nan for v in loss()))
+    patch_loss(monkeypatch, lambda n, loss, x: poisoned(loss()))
     with pytest.warns(RuntimeWarning, match="non-finite"):
         with pytest.raises(FloatingPointError, match="smaller learning_rate") as info:
             est.fit(X)

