@@ -93,6 +93,15 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     max_iter : int, default=200
         Training epochs in all, shared equally among the progressive steps (with
         ``warm_start``, epochs added to the previous fit).
+    n_init : int, default=1
+        Number of models trained from different random initialisations, as in
+        :class:`sklearn.mixture.GaussianMixture`: the one with the highest ELBO on the
+        training data (:meth:`score` of X) is kept, so the result depends less on the
+        seed. Restart ``i`` is seeded from ``random_state``; restart 0 is the model
+        ``n_init=1`` trains. A restart whose training diverges
+        (``FloatingPointError``) is skipped with a ``RuntimeWarning``; ``fit`` raises only
+        when all of them do. Ignored when ``warm_start`` continues a fitted model, which
+        is trained once.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data (chosen by ``random_state``) and
         stop when their ELBO has not improved by at least ``tol`` for ``n_iter_no_change``
@@ -115,7 +124,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         instead of starting afresh; ``elbo_curve_`` grows. X must have the features of
         the first fit, and the parameters that shape the network (``n_facets``,
         ``n_clusters``, ``latent_dim``, ``hidden_sizes``, ...) must not have changed.
-        The standardisation and likelihood of the first fit are kept.
+        The standardisation and likelihood of the first fit are kept, and ``n_init`` is
+        ignored.
     batch_size : int, default=128
         Minibatch size (capped at the number of samples).
     learning_rate : float, default=1e-3
@@ -126,7 +136,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         Seeds weights, minibatch order, sampling and the prior initialisation. Torch's
         and numpy's global random states are left untouched.
     verbose : int, default=0
-        ``>= 1`` shows a progress bar with the ELBO.
+        ``>= 1`` shows a progress bar with the ELBO (one per restart, named after it,
+        when ``n_init > 1``).
 
     Attributes
     ----------
@@ -155,6 +166,16 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         after each epoch of the last call to ``fit``; None otherwise.
     best_validation_score_ : float or None
         With ``early_stopping``, the validation ELBO of the weights kept; None otherwise.
+    init_elbos_ : ndarray of shape (n_init,)
+        Mean ELBO per sample of the training data (all of X, validation part included,
+        in the units of :meth:`score`) of the model each restart trained; nan for a restart
+        that failed or did not run (Ctrl-C). Of shape (1,) after a ``warm_start``
+        continuation.
+    best_init_ : int
+        Index of the restart kept: the first with the highest ``init_elbos_``, so
+        ``score(X)`` on the training data equals ``init_elbos_[best_init_]``. The other
+        fitted attributes (``labels_``, ``elbo_curve_``, ``n_iter_``, ``converged_``,
+        ``validation_scores_``, ...) describe that restart.
     clusters_used_ : tuple of int
         Number of distinct clusters each facet assigns the training data to.
     mean_confidence_ : tuple of float
@@ -178,7 +199,10 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     runs again with half the batch size. Ctrl-C (``KeyboardInterrupt``) during ``fit``
     ends training with a ``ConvergenceWarning`` and leaves a usable model with the
     state of the last completed epoch (or the best validated one); before the first
-    epoch completes the interrupt is raised. Whenever ``fit`` raises, the estimator is
+    epoch completes the interrupt is raised. With ``n_init > 1`` Ctrl-C also skips the
+    restarts still to come, and the estimator keeps the best model trained so far (the
+    interrupted one included, once it has completed an epoch); the interrupt is raised
+    only when no restart has a model yet. Whenever ``fit`` raises, the estimator is
     left exactly as it was.
 
     :meth:`save` writes a file that :meth:`load` reads back without running any code
@@ -234,6 +258,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         "free_bits": [Interval(Real, 0, None, closed="left")],
         "min_cluster_share": [Interval(Real, 0, 1, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -251,7 +276,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                  covariance_type="diag", learn_weights=False, likelihood="auto",
                  likelihood_std="auto", categorical_posterior="closed_form", progressive=True,
                  fade_in_fraction=0.5, prior_refit_fraction=0.5, free_bits=1.0,
-                 min_cluster_share=0.1, max_iter=200, early_stopping=False,
+                 min_cluster_share=0.1, max_iter=200, n_init=1, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, warm_start=False,
                  batch_size=128, learning_rate=1e-3, device="auto", random_state=None,
                  verbose=0):
@@ -272,6 +297,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.free_bits = free_bits
         self.min_cluster_share = min_cluster_share
         self.max_iter = max_iter
+        self.n_init = n_init
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -376,36 +402,36 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             self.input_offset_ = offset
             self.input_scale_ = scale
 
+        # Restart 0 trains with the seed a single fit has always used. Every restart is
+        # scored with one seed, as score() scores, so their ELBOs differ by the weights alone.
+        n_restarts = 1 if warm else self.n_init
+        seeds = [seed] + [int(rng.randint(_MAX_SEED)) for _ in range(n_restarts - 1)]
+        score_seed = self._seed if warm else seed
+        train_options = dict(
+            epochs_per_step=([self.max_iter] if warm else split_epochs(
+                self.max_iter, self.n_facets, self.progressive)),
+            fade_in_fraction=self.fade_in_fraction,
+            batch_size=min(self.batch_size, len(X_fit)),
+            learning_rate=self.learning_rate,
+            free_nats=[self.free_bits * d for d in latent_dims],
+            progressive=self.progressive and not warm,
+            prior_refit_fraction=self.prior_refit_fraction,
+            initial_variance=1.0 if self.prior_refit_fraction > 0 else 0.01,
+            min_cluster_share=self.min_cluster_share, initialise_priors=not warm,
+            n_iter_no_change=self.n_iter_no_change, tol=self.tol)
         try:
             X_train = self._to_model_input(X_fit, torch.float32, device)
-            X_validation = (None if X_validation is None
-                            else self._to_model_input(X_validation, torch.float32, device))
-            with torch.random.fork_rng(devices=_cuda_devices(device)):
-                torch.manual_seed(seed)
-                module = MFCVAE.from_config(config)
-                if warm:
-                    module.load_state_dict(self.module_.state_dict())
-                module = module.to(device=device, dtype=torch.float32)
-                with tqdm(total=self.max_iter, desc="MFCVAE", unit="epoch",
-                          disable=not self.verbose) as progress:
-                    def show_progress(epoch, elbo):
-                        progress.set_postfix(elbo=f"{elbo:.4g}", refresh=False)
-                        progress.update(1)
+            train_options["X_validation"] = (
+                None if X_validation is None
+                else self._to_model_input(X_validation, torch.float32, device))
 
-                    history = train(
-                        module, X_train,
-                        epochs_per_step=([self.max_iter] if warm else split_epochs(
-                            self.max_iter, self.n_facets, self.progressive)),
-                        fade_in_fraction=self.fade_in_fraction,
-                        batch_size=min(self.batch_size, len(X_fit)),
-                        learning_rate=self.learning_rate,
-                        free_nats=[self.free_bits * d for d in latent_dims],
-                        seed=seed, progressive=self.progressive and not warm,
-                        prior_refit_fraction=self.prior_refit_fraction,
-                        initial_variance=1.0 if self.prior_refit_fraction > 0 else 0.01,
-                        min_cluster_share=self.min_cluster_share, on_epoch_end=show_progress,
-                        initialise_priors=not warm, X_validation=X_validation,
-                        n_iter_no_change=self.n_iter_no_change, tol=self.tol)
+            def train_restart(index, restart_seed):
+                description = "MFCVAE" if n_restarts == 1 else f"MFCVAE restart {index}"
+                return self._train_once(config, warm, X_train, restart_seed, description,
+                                        train_options)
+
+            best_init, module, history, init_elbos, interrupted_at = self._best_restart(
+                seeds, train_restart, X, score_seed)
         except torch.cuda.OutOfMemoryError as error:
             if "device='cpu'" in str(error):
                 raise
@@ -414,12 +440,14 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                 f"({str(error).splitlines()[0] if str(error) else 'out of memory'}): use a "
                 "smaller batch_size, smaller hidden_sizes, or device='cpu'") from error
 
-        self.module_ = _for_inference(module)
+        self.module_ = module
         self.device_ = device
         self.likelihood_ = likelihood
         self.likelihood_std_ = likelihood_std
         self.n_clusters_ = n_clusters
         self.latent_dims_ = latent_dims
+        self.init_elbos_ = init_elbos
+        self.best_init_ = best_init
         previous_epochs = list(self.elbo_curve_) if warm else []
         self.elbo_curve_ = previous_epochs + history.elbo
         self.n_iter_ = len(self.elbo_curve_)
@@ -439,14 +467,146 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.labels_ = np.stack([lp.argmax(1) for lp in log_proba], axis=1)
         self.clusters_used_ = tuple(len(np.unique(column)) for column in self.labels_.T)
         self.mean_confidence_ = tuple(float(np.exp(lp.max(1)).mean()) for lp in log_proba)
-        if history.interrupted:
+        if interrupted_at is not None:
+            self._warn_interrupted(history, interrupted_at, n_restarts)
+
+    def _train_once(self, config, warm, X_train, seed, description, train_options):
+        """Train one module from ``seed`` (or continue the fitted one when ``warm``).
+
+        Parameters
+        ----------
+        config : dict
+            :meth:`MFCVAE.from_config` configuration of the network.
+        warm : bool
+            Start from the weights of ``module_``.
+        X_train : Tensor
+            Standardised training data on the training device.
+        seed : int
+            Seeds the weights, the batch order and the prior fits.
+        description : str
+            Label of the progress bar.
+        train_options : dict
+            The other keyword arguments of :func:`skmfc.training.train`.
+
+        Returns
+        -------
+        module : MFCVAE
+            The trained module, ready for inference.
+        history : TrainingHistory
+        """
+        with torch.random.fork_rng(devices=_cuda_devices(X_train.device)):
+            torch.manual_seed(seed)
+            module = MFCVAE.from_config(config)
+            if warm:
+                module.load_state_dict(self.module_.state_dict())
+            module = module.to(device=X_train.device, dtype=torch.float32)
+            with tqdm(total=self.max_iter, desc=description, unit="epoch",
+                      disable=not self.verbose) as progress:
+                def show_progress(epoch, elbo):
+                    progress.set_postfix(elbo=f"{elbo:.4g}", refresh=False)
+                    progress.update(1)
+
+                history = train(module, X_train, seed=seed, on_epoch_end=show_progress,
+                                **train_options)
+        return _for_inference(module), history
+
+    def _best_restart(self, seeds, train_restart, X, score_seed):
+        """Train one model per seed and keep the one with the highest ELBO on X.
+
+        Only the best module so far and the one in training are held in memory. A restart
+        that raises ``FloatingPointError`` is skipped with a ``RuntimeWarning``; Ctrl-C
+        ends the restarts once one has a model.
+
+        Parameters
+        ----------
+        seeds : list of int
+            One seed per restart.
+        train_restart : callable
+            ``train_restart(index, seed)`` returns a trained module and its history.
+        X : ndarray of shape (n_samples, n_features)
+            The validated training data, on which restarts are compared.
+        score_seed : int
+            Seed of the ELBO's posterior sample, the same for every restart.
+
+        Returns
+        -------
+        best_init : int
+            Index of the restart kept.
+        module : MFCVAE
+            Its module.
+        history : TrainingHistory
+            Its training history.
+        init_elbos : ndarray of shape (len(seeds),)
+            ELBO of every restart in input units; nan where it failed or did not run.
+        interrupted_at : int or None
+            Index of the restart Ctrl-C ended, if it did.
+
+        Raises
+        ------
+        FloatingPointError
+            When every restart failed.
+        KeyboardInterrupt
+            When Ctrl-C came before any restart had a model.
+        """
+        init_elbos = np.full(len(seeds), np.nan)
+        best, best_elbo, failures, interrupted_at = None, -math.inf, [], None
+        for index, seed in enumerate(seeds):
+            try:
+                module, history = train_restart(index, seed)
+                init_elbos[index] = self._mean_elbo(module, X, score_seed)
+            except FloatingPointError as error:
+                # The traceback holds train()'s frames and so the failed module: keep it
+                # only for the last restart, whose error may be raised.
+                failures.append((index, error if index + 1 == len(seeds)
+                                 else error.with_traceback(None)))
+                continue
+            except KeyboardInterrupt:
+                if best is None:
+                    raise
+                interrupted_at = index
+                break
+            # A nan ELBO ranks lowest, and ties keep the earlier restart.
+            if best is None or init_elbos[index] > best_elbo:
+                best = (index, module, history)
+                best_elbo = init_elbos[index] if not math.isnan(init_elbos[index]) else -math.inf
+            # Drop the reference, so that a losing module is freed before the next trains.
+            del module
+            if history.interrupted:
+                interrupted_at = index
+                break
+        if best is None:
+            index, error = failures[-1]
+            if len(failures) == 1:
+                raise error
+            raise FloatingPointError(
+                f"all {len(failures)} restarts (n_init={len(seeds)}) failed; the last, "
+                f"restart {index}: {error}") from error
+        for index, error in failures:
+            warnings.warn(
+                f"restart {index} of n_init={len(seeds)} failed and was skipped "
+                f"({type(error).__name__}: {error}); the estimator keeps restart {best[0]}",
+                RuntimeWarning, stacklevel=5)
+        return (*best, init_elbos, interrupted_at)
+
+    def _warn_interrupted(self, history, interrupted_at, n_restarts):
+        """ConvergenceWarning saying which model ``fit`` kept after Ctrl-C."""
+        if history.interrupted:  # the restart kept is the one Ctrl-C ended
             kept = (f"the weights of epoch {history.best_epoch} (best validation ELBO)"
                     if history.best_epoch is not None else
                     f"the state after epoch {len(history.elbo)}")
-            warnings.warn(
-                f"training was interrupted in epoch {len(history.elbo) + 1} of "
-                f"{self.max_iter}; the estimator keeps {kept}, n_iter_={self.n_iter_}",
-                ConvergenceWarning, stacklevel=3)
+            message = (f"training was interrupted in epoch {len(history.elbo) + 1} of "
+                       f"{self.max_iter}")
+            if n_restarts > 1:
+                message += f" of restart {interrupted_at}"
+        else:
+            kept = f"restart {self.best_init_}, the best of those that finished"
+            message = f"training was interrupted in restart {interrupted_at}"
+        not_run = n_restarts - 1 - interrupted_at
+        if not_run:
+            message += (f" (restart {n_restarts - 1} did not run)" if not_run == 1 else
+                        f" (restarts {interrupted_at + 1} to {n_restarts - 1} did not run)")
+        warnings.warn(f"{message}; the estimator keeps {kept}, n_iter_={self.n_iter_}",
+                      ConvergenceWarning, stacklevel=5)
 
     def _likelihood_and_scale(self, X):
         """Likelihood, per-feature offset, scalar scale and likelihood std for X."""
@@ -741,14 +901,18 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         -------
         elbo : float
         """
-        X = self._validate_input(X)
-        with torch.inference_mode():
-            elbo = validation_elbo(
-                self.module_, self._to_model_input(X, self._model_dtype(), self.device_),
-                self._seed)
+        elbo = self._mean_elbo(self.module_, self._validate_input(X), self._seed)
         if not math.isfinite(elbo):
             raise ValueError(f"the ELBO of X is {elbo}: X holds values far outside the "
                              "range of the training data")
+        return elbo
+
+    def _mean_elbo(self, module, X, seed):
+        """Mean ELBO per sample of validated X under ``module``, in input units."""
+        parameter = next(module.parameters())
+        with torch.inference_mode():
+            elbo = validation_elbo(
+                module, self._to_model_input(X, parameter.dtype, parameter.device), seed)
         # Change of variables from the standardised data back to input units.
         return elbo - X.shape[1] * np.log(self.input_scale_)
 
