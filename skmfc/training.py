@@ -259,16 +259,31 @@ def validation_elbo(module, X, seed):
 
 
 def _snapshot(module, optimizer):
-    """Copies of the module's and the optimizer's state, on their device."""
+    """Copies of the module's weights and of the optimizer's per-parameter state."""
     return ({key: value.detach().clone() for key, value in module.state_dict().items()},
-            copy.deepcopy(optimizer.state_dict()))
+            [{key: value.clone() if torch.is_tensor(value) else value
+              for key, value in optimizer.state[parameter].items()}
+             for parameter in _parameters(optimizer)])
 
 
 def _restore(module, optimizer, snapshot):
-    module.load_state_dict(snapshot[0])
-    # load_state_dict keeps the given tensors when dtype and device match: give it copies,
-    # so that later steps do not write into the snapshot.
-    optimizer.load_state_dict(copy.deepcopy(snapshot[1]))
+    """Copy a :func:`_snapshot` back *into* the existing tensors.
+
+    In place, because a captured CUDA graph keeps reading the tensors it was captured
+    with. An optimizer state that did not exist at the snapshot is zeroed, which for
+    Adam (zero moments, step 0) is the same as no state.
+    """
+    module_state, optimizer_state = snapshot
+    module.load_state_dict(module_state)
+    with torch.no_grad():
+        for parameter, saved in zip(_parameters(optimizer), optimizer_state):
+            for key, value in optimizer.state[parameter].items():
+                if not torch.is_tensor(value):
+                    optimizer.state[parameter][key] = saved.get(key, value)
+                elif key in saved:
+                    value.copy_(saved[key])
+                else:
+                    value.zero_()
     optimizer.zero_grad(set_to_none=True)
 
 
@@ -278,9 +293,18 @@ def _parameters_finite(module):
     return bool(torch.stack(flags).all()) if flags else True
 
 
-def _adam(module, learning_rate):
+def _parameters(optimizer):
+    return [parameter for group in optimizer.param_groups for parameter in group["params"]]
+
+
+def _adam(module, learning_rate, capturable=False):
     """Adam with the fused implementation (one kernel for all parameters) where torch
-    has it for the module's device, the multi-tensor one elsewhere."""
+    has it for the module's device, the multi-tensor one elsewhere. ``capturable``
+    keeps the step count and the learning rate on the device, for CUDA graphs."""
+    if capturable:
+        device = next(module.parameters()).device
+        return torch.optim.Adam(module.parameters(), fused=True, capturable=True,
+                                lr=torch.tensor(float(learning_rate), device=device))
     try:
         return torch.optim.Adam(module.parameters(), lr=learning_rate, fused=True)
     except (RuntimeError, TypeError, ValueError):
@@ -289,14 +313,18 @@ def _adam(module, learning_rate):
 
 def _set_learning_rate(optimizer, learning_rate):
     for group in optimizer.param_groups:
-        group["lr"] = learning_rate
+        if torch.is_tensor(group["lr"]):
+            group["lr"].fill_(learning_rate)
+        else:
+            group["lr"] = learning_rate
 
 
 def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_rate,
           free_nats, seed, progressive=True, initial_variance=None, prior_refit_fraction=0.0,
           min_cluster_share=0.0, on_epoch_end=None, initialise_priors=True,
           X_validation=None, n_iter_no_change=10, tol=1e-4,
-          max_nonfinite_retries=MAX_NONFINITE_RETRIES, min_batch_size=MIN_BATCH_SIZE):
+          max_nonfinite_retries=MAX_NONFINITE_RETRIES, min_batch_size=MIN_BATCH_SIZE,
+          mixed_precision=False, cuda_graphs=False):
     """Train an :class:`~skmfc.nn.MFCVAE` progressively, deepest facet first.
 
     Each facet's prior is initialised from the encoder, as it is when that facet is
@@ -360,6 +388,13 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
         Absolute improvement of the validation ELBO, in nats per sample.
     max_nonfinite_retries : int
     min_batch_size : int
+    mixed_precision : bool
+        Run the forward pass under bfloat16 autocast (matrix products in bfloat16, the
+        likelihood, the KL terms and the weights in float32).
+    cuda_graphs : bool
+        On CUDA, capture each training step once as a CUDA graph and replay it (see
+        :class:`_CapturedSteps`); falls back to ordinary steps, with a warning, if the
+        capture fails.
 
     Returns
     -------
@@ -368,15 +403,16 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
     n_samples = len(X)
     n_facets = module.n_facets
     device = X.device
-    check_each_batch = device.type == "cpu"
+    cuda_graphs = bool(cuda_graphs) and device.type == "cuda"
     generator = torch.Generator().manual_seed(seed)
-    optimizer = _adam(module, learning_rate)
+    optimizer = _adam(module, learning_rate, capturable=cuda_graphs)
     free_nats = torch.as_tensor(free_nats, dtype=X.dtype, device=device)
     history = TrainingHistory(learning_rate=float(learning_rate), batch_size=int(batch_size))
     last_step = max((step for step, n in enumerate(epochs_per_step) if n > 0), default=-1)
     good = _snapshot(module, optimizer)
     best_state, no_improvement = None, 0
     epoch = 0
+    steps = None
     try:
         for step, n_epochs in enumerate(epochs_per_step):
             if n_epochs == 0:
@@ -399,15 +435,18 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
                 fade_in_batches = max(1, int(round(fade_in_fraction * n_epochs * n_batches)))
                 out_of_memory = None
                 try:
+                    steps, cuda_graphs = _steps_for(steps, cuda_graphs, module, optimizer, X,
+                                                    free_nats, -(-n_samples // n_batches),
+                                                    mixed_precision)
                     mean_elbo, cluster_shares = _train_epoch(
-                        module, optimizer, X, generator, n_batches, free_nats,
+                        steps, X, generator, n_batches,
                         lambda batch: facet_weights_at(
                             step, epoch_in_step * n_batches + batch, fade_in_batches,
-                            n_facets, progressive),
-                        check_each_batch)
+                            n_facets, progressive))
                 except torch.cuda.OutOfMemoryError as error:
                     out_of_memory = str(error).split("\n")[0]
                 if out_of_memory is not None:
+                    steps = _release(steps)
                     _restore(module, optimizer, good)
                     if torch.cuda.is_available():
                         torch.cuda.empty_cache()
@@ -486,38 +525,161 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
         history.interrupted = True
         if best_state is None:
             module.load_state_dict(good[0])
+    finally:
+        _release(steps)
     if best_state is not None:
         module.load_state_dict(best_state)
     return history
 
 
-def _train_epoch(module, optimizer, X, generator, n_batches, free_nats, weights_of_batch,
-                 check_each_batch):
+def _steps_for(steps, cuda_graphs, module, optimizer, X, free_nats, batch_size,
+               mixed_precision):
+    """The step runner for batches of ``batch_size``: ``steps`` itself when it fits, else a
+    new one; returns it and whether CUDA graphs are (still) in use."""
+    if cuda_graphs:
+        if isinstance(steps, _CapturedSteps) and len(steps.batch_indices) == batch_size:
+            return steps, True
+        _release(steps)
+        try:
+            return _CapturedSteps(module, optimizer, X, free_nats, batch_size,
+                                  mixed_precision), True
+        except torch.cuda.OutOfMemoryError:
+            raise
+        except RuntimeError as error:
+            warnings.warn(f"capturing the training step as a CUDA graph failed ({error}); "
+                          "training goes on without CUDA graphs", RuntimeWarning, stacklevel=3)
+            steps = None
+    if steps is None:
+        steps = _EagerSteps(module, optimizer, X, free_nats, mixed_precision)
+    return steps, False
+
+
+def _release(steps):
+    if isinstance(steps, _CapturedSteps):
+        steps.release()
+    return None
+
+
+def _train_epoch(steps, X, generator, n_batches, weights_of_batch):
     """One pass over ``X`` in ``n_batches`` shuffled batches of equal size.
 
-    Returns the mean ELBO (nan if the loss was non-finite) and, per facet, each
-    cluster's share of the epoch's posterior mass. No device synchronisation unless
-    ``check_each_batch``.
+    Parameters
+    ----------
+    steps : _EagerSteps or _CapturedSteps
+        Runs the training steps.
+    X : Tensor
+    generator : torch.Generator
+        Draws the batch order.
+    n_batches : int
+    weights_of_batch : callable
+        ``weights_of_batch(batch)`` gives the facets' fade-in weights of a batch.
+
+    Returns
+    -------
+    mean_elbo : float
+        Mean ELBO of the epoch's batches; nan if a loss was non-finite.
+    cluster_shares : list of Tensor or None
+        Per facet, each cluster's share of the epoch's posterior mass.
     """
-    batches = _batch_indices(len(X), n_batches, generator).to(X.device)
-    n_seen = batches.numel()
-    elbo_sum = torch.zeros((), dtype=X.dtype, device=X.device)
-    mass_sums = [torch.zeros(prior.n_clusters, dtype=X.dtype, device=X.device)
-                 for prior in module.priors]
-    for batch, batch_indices in enumerate(batches):
-        weights = torch.as_tensor(weights_of_batch(batch), dtype=X.dtype, device=X.device)
-        loss, elbo, cluster_mass = module.loss(X[batch_indices], weights, weights, free_nats)
-        if check_each_batch and not bool(torch.isfinite(loss)):
-            return math.nan, None
-        optimizer.zero_grad(set_to_none=True)
+    batches = _batch_indices(len(X), n_batches, generator).to(X.device, non_blocking=True)
+    weights = torch.as_tensor(np.array([weights_of_batch(batch) for batch in range(n_batches)]),
+                              dtype=X.dtype).to(X.device, non_blocking=True)
+    finite, elbo_sum, mass_sums = steps.run(batches, weights)
+    if not finite:
+        return math.nan, None
+    return float(elbo_sum) / n_batches, [mass_sum / batches.numel() for mass_sum in mass_sums]
+
+
+class _EagerSteps:
+    """Training steps run op by op: gather a batch, loss (under bf16 autocast with
+    ``mixed_precision``), backward, Adam. On the CPU, where reading a value costs
+    nothing, every batch's loss is checked; elsewhere the losses are folded into the
+    epoch's ELBO sum and read once per epoch.
+    """
+
+    def __init__(self, module, optimizer, X, free_nats, mixed_precision=False):
+        self.module, self.optimizer, self.X, self.free_nats = module, optimizer, X, free_nats
+        self.check_each_batch = X.device.type == "cpu"
+        self.autocast = torch.autocast(X.device.type, dtype=torch.bfloat16,
+                                       enabled=bool(mixed_precision), cache_enabled=False)
+        self.elbo_sum = torch.zeros((), dtype=X.dtype, device=X.device)
+        self.mass_sums = [torch.zeros(prior.n_clusters, dtype=X.dtype, device=X.device)
+                          for prior in module.priors]
+
+    def step(self, batch_indices, weights):
+        """One optimiser step on the rows ``batch_indices``; returns the loss."""
+        with self.autocast:
+            loss, elbo, cluster_mass = self.module.loss(
+                self.X.index_select(0, batch_indices), weights, weights, self.free_nats)
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
+        self.optimizer.step()
         # 0 * loss is 0 for a finite loss and nan otherwise: a bad loss anywhere in the
         # epoch shows in the sum, read once at the end.
-        elbo_sum += elbo + 0.0 * loss.detach()
-        for mass_sum, mass in zip(mass_sums, cluster_mass):
+        self.elbo_sum += elbo.float() + 0.0 * loss.detach().float()
+        for mass_sum, mass in zip(self.mass_sums, cluster_mass):
             mass_sum += mass
-    return float(elbo_sum) / n_batches, [mass_sum / n_seen for mass_sum in mass_sums]
+        return loss
+
+    def run(self, batches, weights):
+        """Every batch of an epoch: ``(finite, elbo_sum, mass_sums)``."""
+        self._reset_sums()
+        for batch_indices, batch_weights in zip(batches, weights):
+            loss = self.step(batch_indices, batch_weights)
+            if self.check_each_batch and not bool(torch.isfinite(loss)):
+                return False, None, None
+        return True, self.elbo_sum, self.mass_sums
+
+    def _reset_sums(self):
+        self.elbo_sum.zero_()
+        for mass_sum in self.mass_sums:
+            mass_sum.zero_()
+
+
+class _CapturedSteps(_EagerSteps):
+    """Training steps replayed from one CUDA graph.
+
+    The whole step (batch gather, forward, backward, Adam update and the epoch sums) of
+    one batch size is captured once; each batch then costs two small copies (its row
+    indices and fade-in weights into the graph's input buffers) and one graph launch,
+    instead of hundreds of kernel launches from Python. Capturing needs a few warm-up
+    steps; the weights and optimizer state from before them are put back.
+    """
+
+    WARMUP_STEPS = 3
+
+    def __init__(self, module, optimizer, X, free_nats, batch_size, mixed_precision=False):
+        super().__init__(module, optimizer, X, free_nats, mixed_precision)
+        self.check_each_batch = False
+        self.batch_indices = torch.zeros(batch_size, dtype=torch.long, device=X.device)
+        self.weights = torch.ones(module.n_facets, dtype=X.dtype, device=X.device)
+        before = _snapshot(module, optimizer)
+        try:
+            side_stream = torch.cuda.Stream(X.device)
+            side_stream.wait_stream(torch.cuda.current_stream(X.device))
+            with torch.cuda.stream(side_stream):
+                for _ in range(self.WARMUP_STEPS):
+                    self.step(self.batch_indices, self.weights)
+            torch.cuda.current_stream(X.device).wait_stream(side_stream)
+            self.graph = torch.cuda.CUDAGraph()
+            optimizer.zero_grad(set_to_none=True)
+            with torch.cuda.graph(self.graph):
+                self.step(self.batch_indices, self.weights)
+        finally:
+            _restore(module, optimizer, before)
+
+    def run(self, batches, weights):
+        self._reset_sums()
+        for batch_indices, batch_weights in zip(batches, weights):
+            self.batch_indices.copy_(batch_indices)
+            self.weights.copy_(batch_weights)
+            self.graph.replay()
+        return True, self.elbo_sum, self.mass_sums
+
+    def release(self):
+        """Free the graph's memory and leave no gradients pointing into it."""
+        del self.graph
+        self.optimizer.zero_grad(set_to_none=True)
 
 
 def _batch_indices(n_samples, n_batches, generator):

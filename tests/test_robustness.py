@@ -66,12 +66,12 @@ def test_non_finite_weights_at_an_epoch_end_are_caught(X, monkeypatch):
     original = skmfc.training._train_epoch
     epochs = {"n": 0}
 
-    def corrupting_epoch(module, *args, **kwargs):
-        mean_elbo = original(module, *args, **kwargs)
+    def corrupting_epoch(steps, *args, **kwargs):
+        mean_elbo = original(steps, *args, **kwargs)
         epochs["n"] += 1
         if epochs["n"] == 2:  # the loss was fine, the last step broke a weight
             with torch.no_grad():
-                next(module.parameters())[0] = math.inf
+                next(steps.module.parameters())[0] = math.inf
         return mean_elbo
 
     monkeypatch.setattr(skmfc.training, "_train_epoch", corrupting_epoch)

@@ -1,0 +1,100 @@
+"""The CUDA training paths: captured CUDA graphs and bfloat16 autocast. Skipped without
+CUDA (run with ``pytest -m gpu`` on a GPU machine)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import skmfc.training
+from skmfc import MFCVAEClustering
+from skmfc.nn import MFCVAE
+from skmfc.training import _CapturedSteps, train
+
+pytestmark = [pytest.mark.gpu,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
+
+
+def two_blob_images(n=3000, seed=0):
+    """Binary 64-pixel patterns of two independent kinds (left half, right half)."""
+    rng = np.random.default_rng(seed)
+    left, right = rng.integers(4, size=n), rng.integers(3, size=n)
+    patterns_left = rng.random((4, 32)) < 0.5
+    patterns_right = rng.random((3, 32)) < 0.5
+    noise = rng.random((n, 64)) < 0.05
+    X = np.concatenate([patterns_left[left], patterns_right[right]], axis=1) ^ noise
+    return torch.as_tensor(X, dtype=torch.float32, device="cuda")
+
+
+def trained(X, epochs=6, seed=0, **options):
+    torch.manual_seed(seed)
+    module = MFCVAE((X.shape[1],), (64, 64), (2, 2), (4, 3)).to("cuda")
+    history = train(module, X, epochs_per_step=[epochs // 2, epochs - epochs // 2],
+                    fade_in_fraction=0.5, batch_size=128, learning_rate=1e-3,
+                    free_nats=[0.5, 0.5], seed=seed, min_cluster_share=0.1, **options)
+    return module, history
+
+
+def test_capturing_leaves_the_weights_and_optimizer_as_they_were():
+    X = two_blob_images(512)
+    module = MFCVAE((64,), (32, 32), (2, 2), (4, 3)).to("cuda")
+    optimizer = skmfc.training._adam(module, 1e-3, capturable=True)
+    before = {key: value.clone() for key, value in module.state_dict().items()}
+    free_nats = torch.zeros(2, device="cuda")
+    steps = _CapturedSteps(module, optimizer, X, free_nats, batch_size=128)
+    for key, value in module.state_dict().items():
+        torch.testing.assert_close(value, before[key], rtol=0, atol=0)
+    # One replayed epoch moves the weights and gives a finite ELBO.
+    batches = torch.arange(512, device="cuda").view(4, 128)
+    finite, elbo_sum, mass_sums = steps.run(batches, torch.ones(4, 2, device="cuda"))
+    assert finite and math.isfinite(float(elbo_sum))
+    assert not torch.equal(module.state_dict()["encoder.blocks.0.0.weight"],
+                           before["encoder.blocks.0.0.weight"])
+    # The mass sums count every example of the epoch once per facet.
+    for mass in mass_sums:
+        assert float(mass.sum()) == pytest.approx(512, rel=1e-4)
+    steps.release()
+
+
+@pytest.mark.parametrize("mixed_precision", [False, True], ids=["float32", "bfloat16"])
+def test_graphed_training_reaches_the_eager_elbo(mixed_precision):
+    X = two_blob_images()
+    _, eager = trained(X)
+    _, graphed = trained(X, cuda_graphs=True, mixed_precision=mixed_precision)
+    assert all(map(math.isfinite, graphed.elbo))
+    # Both improve on their first epoch, and end within a few nats of each other (the
+    # random draws differ, so the curves are not identical).
+    assert graphed.elbo[-1] > graphed.elbo[0] + 5
+    assert abs(graphed.elbo[-1] - eager.elbo[-1]) < 0.05 * abs(eager.elbo[-1])
+
+
+def test_a_broken_weight_is_rolled_back_in_place_under_graphs(monkeypatch):
+    X = two_blob_images(1000)
+    original = skmfc.training._train_epoch
+    epochs = {"n": 0}
+
+    def corrupting_epoch(steps, *args, **kwargs):
+        result = original(steps, *args, **kwargs)
+        epochs["n"] += 1
+        if epochs["n"] == 2:
+            with torch.no_grad():
+                next(steps.module.parameters())[0] = math.inf
+        return result
+
+    monkeypatch.setattr(skmfc.training, "_train_epoch", corrupting_epoch)
+    with pytest.warns(RuntimeWarning, match="non-finite in epoch 2"):
+        module, history = trained(X, epochs=4, cuda_graphs=True)
+    assert len(history.elbo) == 4 and all(map(math.isfinite, history.elbo))
+    assert all(torch.isfinite(parameter).all() for parameter in module.parameters())
+    # The replays after the rollback kept training the restored weights.
+    assert history.elbo[-1] > history.elbo[0]
+
+
+def test_the_estimator_trains_on_cuda_and_predicts_finite_labels():
+    X = two_blob_images(2000).cpu().numpy()
+    est = MFCVAEClustering(n_facets=2, n_clusters=(4, 3), latent_dim=2, hidden_sizes=(64, 64),
+                           max_iter=10, device="cuda", random_state=0).fit(X)
+    assert est.device_.type == "cuda"
+    assert np.isfinite(est.predict_proba(X)).all()
+    assert np.isfinite(est.elbo_curve_).all()
