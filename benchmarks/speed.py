@@ -172,7 +172,8 @@ def run_in_subprocess(variant, args):
     command = [sys.executable, __file__, "--worker", variant, "--device", args.device,
                "--samples", str(args.samples), "--epochs", str(args.epochs)]
     completed = subprocess.run(command, capture_output=True, text=True, check=False,
-                               env={**os.environ, "PYTHONPATH": str(REPOSITORY)})
+                               env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                                   filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")]))})
     if completed.returncode != 0:
         raise RuntimeError(f"variant {variant} failed:\n{completed.stderr[-3000:]}")
     return json.loads(completed.stdout.strip().splitlines()[-1])

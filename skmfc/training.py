@@ -19,6 +19,8 @@ from sklearn.mixture import GaussianMixture
 
 # Prediction and encoding run in chunks of this many rows to bound memory.
 INFERENCE_BATCH_SIZE = 4096
+# The prior's Gaussian mixture is fitted to the posterior means of at most this many rows.
+GMM_MAX_SAMPLES = 20000
 # A non-finite epoch is retried this many times, each with half the learning rate.
 MAX_NONFINITE_RETRIES = 3
 # Out of GPU memory, the batch size is halved down to this and no further.
@@ -136,13 +138,19 @@ def initialise_prior(module, facet, X, random_state, initial_variance=None):
     module : MFCVAE
     facet : int
     X : Tensor
-        Training data on the module's device.
+        Training data on the module's device; a random subset of ``GMM_MAX_SAMPLES``
+        rows when it has more.
     random_state : int
-        Seed of the Gaussian mixture fit.
+        Seed of the Gaussian mixture fit (and of the subset).
     initial_variance : float, optional
         Variance of every component after initialisation; the mixture's own fitted
         variances when None.
     """
+    if len(X) > GMM_MAX_SAMPLES:
+        # A random subset is plenty for a mixture in a few dimensions, and the fit on all
+        # of a large data set would cost seconds of every progressive step.
+        rows = np.random.RandomState(random_state).choice(len(X), GMM_MAX_SAMPLES, replace=False)
+        X = X[torch.as_tensor(np.sort(rows), device=X.device)]
     means = encode_means(module, X)[facet].double().cpu().numpy()
     if not np.isfinite(means).all():
         raise FloatingPointError(
