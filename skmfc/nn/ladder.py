@@ -6,11 +6,26 @@ followed by the Gaussian heads of q(z_j | x). The decoder mirrors it: z_{J-1} en
 at the top, each lower facet joins through its own *rung* at the matching depth.
 """
 
+import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 def _dense(in_features, out_features):
-    return nn.Sequential(nn.Linear(in_features, out_features), nn.ReLU())
+    # In place: the product's output is not needed for its own backward, and on the CPU
+    # a fresh activation buffer per layer costs page faults.
+    return nn.Sequential(nn.Linear(in_features, out_features), nn.ReLU(inplace=True))
+
+
+def _scaled_dense(dense, inputs, scale):
+    """``scale * dense(inputs)`` for a Linear+ReLU block and ``scale >= 0``.
+
+    Computed as ``relu(inputs @ (scale W)^T + scale b)``, which equals it because ReLU is
+    positively homogeneous: the scale multiplies the small weight matrix instead of the
+    (batch x width) activation, forward and backward.
+    """
+    linear = dense[0]
+    return F.relu(F.linear(inputs, linear.weight * scale, linear.bias * scale), inplace=True)
 
 
 class GaussianHeads(nn.Module):
@@ -22,7 +37,11 @@ class GaussianHeads(nn.Module):
         self.log_variance = nn.Linear(in_features, latent_dim)
 
     def forward(self, features):
-        return self.mean(features), self.log_variance(features)
+        # One product for both heads: the backward then writes the (batch x width)
+        # input gradient once instead of twice and adding.
+        both = F.linear(features, torch.cat([self.mean.weight, self.log_variance.weight]),
+                        torch.cat([self.mean.bias, self.log_variance.bias]))
+        return both.split(self.mean.out_features, dim=-1)
 
 
 class MLPLadderEncoder(nn.Module):
@@ -59,7 +78,7 @@ class MLPLadderDecoder(nn.Module):
     """Ladder decoder ``[z_0, ..., z_{J-1}] -> output`` (logits or means).
 
     ``z_{J-1}`` starts the backbone; facet ``j < J-1`` joins at depth ``j`` by adding its
-    rung's output, scaled by the facet's fade-in weight ``alpha_j``, to the backbone.
+    rung's output, scaled by the facet's fade-in weight ``alpha_j >= 0``, to the backbone.
 
     Parameters
     ----------
@@ -93,8 +112,8 @@ class MLPLadderDecoder(nn.Module):
             Fade-in weight ``alpha_j`` multiplying each facet's rung output.
         """
         top = len(latents) - 1
-        features = facet_weights[top] * self.rungs[top](latents[top])
+        features = _scaled_dense(self.rungs[top], latents[top], facet_weights[top])
         for level in range(top - 1, -1, -1):
-            features = self.upward[level](features) + facet_weights[level] * self.rungs[level](
-                latents[level])
+            features = self.upward[level](features) + _scaled_dense(
+                self.rungs[level], latents[level], facet_weights[level])
         return self.output(features)
