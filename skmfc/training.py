@@ -8,6 +8,7 @@ loss or weights become non-finite, halves the batch size when CUDA runs out of m
 keeps the last completed epoch on Ctrl-C, and stops early on held-out data.
 """
 
+import contextlib
 import copy
 import math
 import warnings
@@ -19,8 +20,15 @@ from sklearn.mixture import GaussianMixture
 
 # Prediction and encoding run in chunks of this many rows to bound memory.
 INFERENCE_BATCH_SIZE = 4096
-# The prior's Gaussian mixture is fitted to the posterior means of at most this many rows.
-GMM_MAX_SAMPLES = 20000
+# The prior's Gaussian mixture is fitted to the posterior means of at most this many rows
+# (hundreds per component for the usual K; its fit costs time in every progressive step).
+GMM_MAX_SAMPLES = 10000
+# Dead clusters are confirmed, and re-seeded onto poorly explained points, on a random
+# subset of at most this many rows: enough for shares of a fraction of a percent, and
+# one inference chunk instead of a pass over a large data set after an epoch.
+RESEED_MAX_SAMPLES = INFERENCE_BATCH_SIZE
+# Arithmetic of the training steps (see train's ``precision``).
+PRECISIONS = ("float32", "tf32", "bfloat16")
 # A non-finite epoch is retried this many times, each with half the learning rate.
 MAX_NONFINITE_RETRIES = 3
 # Out of GPU memory, the batch size is halved down to this and no further.
@@ -181,10 +189,11 @@ def initialise_prior(module, facet, X, random_state, initial_variance=None):
 
 
 @torch.no_grad()
-def reseed_dead_clusters(module, facets, X, min_share, cluster_shares=None):
+def reseed_dead_clusters(module, facets, X, min_share, cluster_shares=None, random_state=0):
     """Move clusters that hold almost no data onto the worst-explained points.
 
-    The data are encoded once for all ``facets``. A cluster is dead when its total
+    The data (a random subset of ``RESEED_MAX_SAMPLES`` rows when there are more) are
+    encoded once for all ``facets``. A cluster is dead when its total
     posterior mass ``sum_x q(c_j = k | x)`` is below ``min_share / K_j`` of the data.
     With ``cluster_shares`` (each cluster's share of the data as seen during the last
     epoch's batches, which costs nothing to collect), only facets with a cluster that
@@ -201,8 +210,10 @@ def reseed_dead_clusters(module, facets, X, min_share, cluster_shares=None):
     X : Tensor
         Training data on the module's device.
     min_share : float
-    cluster_shares : list of Tensor, optional
+    cluster_shares : list of ndarray or Tensor, optional
         Per facet of the module, shape (K_j,), summing to 1.
+    random_state : int
+        Seed of the subset.
 
     Returns
     -------
@@ -214,6 +225,10 @@ def reseed_dead_clusters(module, facets, X, min_share, cluster_shares=None):
             (cluster_shares[facet] < min_share / module.priors[facet].n_clusters).any())]
     if len(facets) == 0:
         return 0
+    if len(X) > RESEED_MAX_SAMPLES:
+        rows = np.random.RandomState(random_state).choice(len(X), RESEED_MAX_SAMPLES,
+                                                          replace=False)
+        X = X[torch.as_tensor(np.sort(rows), device=X.device)]
     posteriors = encode_posteriors(module, X)
     return sum(_reseed_facet(module, facet, *posteriors[facet], min_share) for facet in facets)
 
@@ -296,9 +311,12 @@ def _restore(module, optimizer, snapshot):
 
 
 def _parameters_finite(module):
-    """Whether every weight is finite, with one device synchronisation."""
-    flags = [torch.isfinite(parameter).all() for parameter in module.parameters()]
-    return bool(torch.stack(flags).all()) if flags else True
+    """Whether every weight is finite, as a 0-d bool tensor on the module's device (no
+    synchronisation). Summing each weight first takes one pass and no temporary; a nan
+    or inf anywhere makes the sum non-finite (finite weights could only overflow it
+    beyond 3e38 in float32, which no usable network has)."""
+    sums = [parameter.detach().sum() for parameter in module.parameters()]
+    return torch.isfinite(torch.stack(sums).sum()) if sums else torch.ones((), dtype=torch.bool)
 
 
 def _parameters(optimizer):
@@ -319,6 +337,18 @@ def _adam(module, learning_rate, capturable=False):
         return torch.optim.Adam(module.parameters(), lr=learning_rate)
 
 
+@contextlib.contextmanager
+def _tensor_float32(enabled):
+    """Allow TF32 tensor cores for CUDA matrix products and convolutions while inside,
+    and no TF32 at all otherwise; torch's flags are put back on leaving."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = bool(enabled)
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
 def _set_learning_rate(optimizer, learning_rate):
     for group in optimizer.param_groups:
         if torch.is_tensor(group["lr"]):
@@ -332,7 +362,7 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
           min_cluster_share=0.0, on_epoch_end=None, initialise_priors=True,
           X_validation=None, n_iter_no_change=10, tol=1e-4,
           max_nonfinite_retries=MAX_NONFINITE_RETRIES, min_batch_size=MIN_BATCH_SIZE,
-          mixed_precision=False, cuda_graphs=False):
+          precision="float32", cuda_graphs=False):
     """Train an :class:`~skmfc.nn.MFCVAE` progressively, deepest facet first.
 
     Each facet's prior is initialised from the encoder, as it is when that facet is
@@ -396,9 +426,13 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
         Absolute improvement of the validation ELBO, in nats per sample.
     max_nonfinite_retries : int
     min_batch_size : int
-    mixed_precision : bool
-        Run the forward pass under bfloat16 autocast (matrix products in bfloat16, the
-        likelihood, the KL terms and the weights in float32).
+    precision : {"float32", "tf32", "bfloat16"}
+        Arithmetic of the training steps on CUDA (the CPU always computes in the
+        module's dtype). ``"float32"``: every product in float32, TF32 switched off.
+        ``"tf32"``: matrix products and convolutions on TF32 tensor cores (inputs
+        rounded to 10 mantissa bits, float32 accumulation and everything else float32).
+        ``"bfloat16"``: the forward pass under bfloat16 autocast (matrix products in
+        bfloat16; the likelihood, the KL terms and the weights in float32).
     cuda_graphs : bool
         On CUDA, capture each training step once as a CUDA graph and replay it (see
         :class:`_CapturedSteps`); falls back to ordinary steps, with a warning, if the
@@ -408,11 +442,27 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
     -------
     TrainingHistory
     """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    on_cuda = X.device.type == "cuda"
+    with _tensor_float32(precision == "tf32" and on_cuda):
+        return _train(module, X, epochs_per_step, fade_in_fraction, batch_size, learning_rate,
+                      free_nats, seed, progressive, initial_variance, prior_refit_fraction,
+                      min_cluster_share, on_epoch_end, initialise_priors, X_validation,
+                      n_iter_no_change, tol, max_nonfinite_retries, min_batch_size,
+                      precision == "bfloat16" and on_cuda, cuda_graphs)
+
+
+def _train(module, X, epochs_per_step, fade_in_fraction, batch_size, learning_rate, free_nats,
+           seed, progressive, initial_variance, prior_refit_fraction, min_cluster_share,
+           on_epoch_end, initialise_priors, X_validation, n_iter_no_change, tol,
+           max_nonfinite_retries, min_batch_size, mixed_precision, cuda_graphs):
+    """:func:`train` with its arguments checked, under its matrix-product precision."""
     n_samples = len(X)
     n_facets = module.n_facets
     device = X.device
     cuda_graphs = bool(cuda_graphs) and device.type == "cuda"
-    generator = torch.Generator().manual_seed(seed)
+    orders = _Permutations(n_samples, torch.Generator().manual_seed(seed))
     optimizer = _adam(module, learning_rate, capturable=cuda_graphs)
     free_nats = torch.as_tensor(free_nats, dtype=X.dtype, device=device)
     history = TrainingHistory(learning_rate=float(learning_rate), batch_size=int(batch_size))
@@ -447,7 +497,7 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
                                                     free_nats, -(-n_samples // n_batches),
                                                     mixed_precision)
                     mean_elbo, cluster_shares = _train_epoch(
-                        steps, X, generator, n_batches,
+                        steps, X, orders, n_batches,
                         lambda batch: facet_weights_at(
                             step, epoch_in_step * n_batches + batch, fade_in_batches,
                             n_facets, progressive))
@@ -472,7 +522,7 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
                         RuntimeWarning, stacklevel=2)
                     history.batch_size = smaller
                     continue
-                if not (math.isfinite(mean_elbo) and _parameters_finite(module)):
+                if not math.isfinite(mean_elbo):
                     _restore(module, optimizer, good)
                     failures += 1
                     history.n_nonfinite_epochs += 1
@@ -499,7 +549,7 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
                 if min_cluster_share > 0:
                     history.n_reseeded.append(reseed_dead_clusters(
                         module, np.flatnonzero(end_weights == 1.0), X, min_cluster_share,
-                        cluster_shares))
+                        cluster_shares, random_state=seed + epoch))
                 stop = False
                 if X_validation is not None:
                     score = validation_elbo(module, X_validation, seed)
@@ -568,15 +618,19 @@ def _release(steps):
     return None
 
 
-def _train_epoch(steps, X, generator, n_batches, weights_of_batch):
+def _train_epoch(steps, X, orders, n_batches, weights_of_batch):
     """One pass over ``X`` in ``n_batches`` shuffled batches of equal size.
+
+    Everything the host needs after the epoch (its ELBO, whether the weights are still
+    finite, the clusters' shares) is read back from the device in one transfer, and the
+    next epoch's order is drawn while the device works through this one.
 
     Parameters
     ----------
     steps : _EagerSteps or _CapturedSteps
         Runs the training steps.
     X : Tensor
-    generator : torch.Generator
+    orders : _Permutations
         Draws the batch order.
     n_batches : int
     weights_of_batch : callable
@@ -585,17 +639,24 @@ def _train_epoch(steps, X, generator, n_batches, weights_of_batch):
     Returns
     -------
     mean_elbo : float
-        Mean ELBO of the epoch's batches; nan if a loss was non-finite.
-    cluster_shares : list of Tensor or None
+        Mean ELBO of the epoch's batches; nan if a loss or, at the end, a weight was
+        non-finite.
+    cluster_shares : list of ndarray or None
         Per facet, each cluster's share of the epoch's posterior mass.
     """
-    batches = _batch_indices(len(X), n_batches, generator).to(X.device, non_blocking=True)
+    batches = _batch_indices(orders.draw(), n_batches).to(X.device, non_blocking=True)
     weights = torch.as_tensor(np.array([weights_of_batch(batch) for batch in range(n_batches)]),
                               dtype=X.dtype).to(X.device, non_blocking=True)
     finite, elbo_sum, mass_sums = steps.run(batches, weights)
+    orders.draw_ahead()
     if not finite:
         return math.nan, None
-    return float(elbo_sum) / n_batches, [mass_sum / batches.numel() for mass_sum in mass_sums]
+    summary = torch.cat([value.reshape(-1).double() for value in
+                         (elbo_sum, _parameters_finite(steps.module), *mass_sums)]).cpu().numpy()
+    if summary[1] != 1.0:
+        return math.nan, None
+    shares = np.split(summary[2:] / batches.numel(), np.cumsum([len(m) for m in mass_sums])[:-1])
+    return float(summary[0]) / n_batches, shares
 
 
 class _EagerSteps:
@@ -690,15 +751,35 @@ class _CapturedSteps(_EagerSteps):
         self.optimizer.zero_grad(set_to_none=True)
 
 
-def _batch_indices(n_samples, n_batches, generator):
-    """A random permutation of ``range(n_samples)`` cut into ``n_batches`` rows of equal
-    length, shape (n_batches, ceil(n_samples / n_batches)).
+class _Permutations:
+    """Random orders of ``range(n_samples)`` from one generator, in sequence; one can be
+    drawn ahead (on the host, while the device trains) without changing the sequence."""
+
+    def __init__(self, n_samples, generator):
+        self.n_samples, self.generator = n_samples, generator
+        self._ahead = None
+
+    def draw(self):
+        order = self._ahead if self._ahead is not None else self._new()
+        self._ahead = None
+        return order
+
+    def draw_ahead(self):
+        if self._ahead is None:
+            self._ahead = self._new()
+
+    def _new(self):
+        return torch.randperm(self.n_samples, generator=self.generator)
+
+
+def _batch_indices(order, n_batches):
+    """The permutation ``order`` of the training rows cut into ``n_batches`` rows of equal
+    length, shape (n_batches, ceil(len(order) / n_batches)).
 
     Equal sizes let every batch run the same computation (and one captured CUDA graph);
     the fewer than ``n_batches`` slots left over are filled with the permutation's first
     indices, so those examples are seen twice in the epoch.
     """
-    order = torch.randperm(n_samples, generator=generator)
-    batch_size = -(-n_samples // n_batches)
-    padding = n_batches * batch_size - n_samples
+    batch_size = -(-len(order) // n_batches)
+    padding = n_batches * batch_size - len(order)
     return torch.cat([order, order[:padding]]).view(n_batches, batch_size)

@@ -13,6 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
 import skmfc.estimator
+import skmfc.training
 from skmfc import MFCVAEClustering
 from tests.conftest import tiny_estimator
 
@@ -121,6 +122,19 @@ def test_same_seed_same_labels_and_global_rng_untouched(blobs):
     np.testing.assert_array_equal(np.random.get_state()[1], numpy_state)
     other = tiny_estimator(random_state=8).fit(X)
     assert not np.allclose(other.transform(X), tiny_estimator(random_state=7).fit(X).transform(X))
+
+
+def test_reduced_precisions_change_nothing_on_the_cpu(blobs):
+    X, _ = blobs
+    float32 = tiny_estimator(random_state=3, precision="float32").fit(X)
+    for precision in ("tf32", "bfloat16"):
+        reduced = tiny_estimator(random_state=3, precision=precision).fit(X)
+        np.testing.assert_array_equal(reduced.labels_, float32.labels_)
+        np.testing.assert_array_equal(reduced.transform(X), float32.transform(X))
+    with pytest.raises(ValueError, match="precision must be one of"):
+        skmfc.training.train(float32.module_, torch.zeros(4, X.shape[1]), epochs_per_step=[1],
+                             fade_in_fraction=0.5, batch_size=2, learning_rate=1e-3,
+                             free_nats=[0.0, 0.0], seed=0, precision="half")
 
 
 @pytest.mark.parametrize("dump, load", [

@@ -1,5 +1,5 @@
-"""The CUDA training paths: captured CUDA graphs and bfloat16 autocast. Skipped without
-CUDA (run with ``pytest -m gpu`` on a GPU machine)."""
+"""The CUDA training paths: captured CUDA graphs, TF32 and bfloat16 autocast. Skipped
+without CUDA (run with ``pytest -m gpu`` on a GPU machine)."""
 
 import math
 
@@ -57,11 +57,11 @@ def test_capturing_leaves_the_weights_and_optimizer_as_they_were():
     steps.release()
 
 
-@pytest.mark.parametrize("mixed_precision", [False, True], ids=["float32", "bfloat16"])
-def test_graphed_training_reaches_the_eager_elbo(mixed_precision):
+@pytest.mark.parametrize("precision", ["float32", "tf32", "bfloat16"])
+def test_graphed_training_reaches_the_eager_elbo(precision):
     X = two_blob_images()
     _, eager = trained(X)
-    _, graphed = trained(X, cuda_graphs=True, mixed_precision=mixed_precision)
+    _, graphed = trained(X, cuda_graphs=True, precision=precision)
     assert all(map(math.isfinite, graphed.elbo))
     # Both improve on their first epoch, and end within a few nats of each other (the
     # random draws differ, so the curves are not identical).
@@ -69,20 +69,31 @@ def test_graphed_training_reaches_the_eager_elbo(mixed_precision):
     assert abs(graphed.elbo[-1] - eager.elbo[-1]) < 0.05 * abs(eager.elbo[-1])
 
 
+@pytest.mark.parametrize("precision", ["float32", "tf32"])
+def test_tf32_is_on_exactly_while_training_in_tf32(precision):
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    seen = []
+    trained(two_blob_images(500), epochs=2, cuda_graphs=True, precision=precision,
+            on_epoch_end=lambda *_: seen.append((torch.backends.cuda.matmul.allow_tf32,
+                                                 torch.backends.cudnn.allow_tf32)))
+    assert seen == [(precision == "tf32",) * 2] * 2
+    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == before
+
+
 def test_a_broken_weight_is_rolled_back_in_place_under_graphs(monkeypatch):
     X = two_blob_images(1000)
-    original = skmfc.training._train_epoch
+    original = _CapturedSteps.run
     epochs = {"n": 0}
 
-    def corrupting_epoch(steps, *args, **kwargs):
+    def corrupting_run(steps, *args, **kwargs):
         result = original(steps, *args, **kwargs)
         epochs["n"] += 1
-        if epochs["n"] == 2:
+        if epochs["n"] == 2:  # the last replayed step broke a weight
             with torch.no_grad():
                 next(steps.module.parameters())[0] = math.inf
         return result
 
-    monkeypatch.setattr(skmfc.training, "_train_epoch", corrupting_epoch)
+    monkeypatch.setattr(_CapturedSteps, "run", corrupting_run)
     with pytest.warns(RuntimeWarning, match="non-finite in epoch 2"):
         module, history = trained(X, epochs=4, cuda_graphs=True)
     assert len(history.elbo) == 4 and all(map(math.isfinite, history.elbo))

@@ -156,3 +156,21 @@ def test_set_components_round_trips_variances():
         torch.testing.assert_close(prior.variances().detach(), variances)
         torch.testing.assert_close(prior.log_weights().exp().detach(),
                                    torch.full((3,), 1 / 3, dtype=torch.float64))
+
+
+def test_decoder_scales_rungs_through_their_weights_exactly():
+    # alpha * relu(W z + b) is computed as relu((alpha W) z + alpha b): the values and
+    # the gradients must be those of scaling the activation.
+    from skmfc.nn.ladder import _scaled_dense
+    torch.manual_seed(0)
+    dense = torch.nn.Sequential(torch.nn.Linear(3, 7), torch.nn.ReLU())
+    z = torch.randn(5, 3, requires_grad=True)
+    for alpha in (0.0, 0.3, 1.0):
+        scale = torch.tensor(alpha)
+        expected = scale * dense(z)
+        gradients = torch.autograd.grad(expected.square().sum(), [z, *dense.parameters()])
+        folded = _scaled_dense(dense, z, scale)
+        folded_gradients = torch.autograd.grad(folded.square().sum(), [z, *dense.parameters()])
+        torch.testing.assert_close(folded, expected)
+        for got, want in zip(folded_gradients, gradients):
+            torch.testing.assert_close(got, want)

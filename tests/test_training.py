@@ -1,0 +1,61 @@
+"""Pieces of the training loop: dead-cluster re-seeding and the batch order."""
+
+import numpy as np
+import torch
+
+from skmfc.nn import MFCVAE
+from skmfc.training import (RESEED_MAX_SAMPLES, _batch_indices, _Permutations, encode_means,
+                            reseed_dead_clusters)
+
+
+def module_with_a_dead_cluster(n_samples):
+    """A small untrained module whose deepest facet has one component far from the data."""
+    torch.manual_seed(0)
+    module = MFCVAE((8,), (16, 16), (2, 2), (3, 3))
+    X = torch.rand(n_samples, 8)
+    means = encode_means(module, X)[1]
+    centre = means.mean(0)
+    module.priors[1].set_components(
+        torch.stack([centre, centre + 0.01, torch.full((2,), 1e3)]), torch.full((3, 2), 0.1))
+    return module, X, means
+
+
+def test_a_dead_cluster_moves_onto_an_encoded_point():
+    # More rows than the re-seeding subset, so that the subset path is the one exercised.
+    module, X, means = module_with_a_dead_cluster(RESEED_MAX_SAMPLES + 1000)
+    live_means = module.priors[1].means[:2].detach().clone()
+    assert reseed_dead_clusters(module, [1], X, min_share=0.1, random_state=0) == 1
+    new_mean = module.priors[1].means[2].detach()
+    assert torch.linalg.vector_norm(means - new_mean, dim=1).min() < 1e-4
+    torch.testing.assert_close(module.priors[1].means[:2].detach(), live_means)
+    assert torch.isfinite(module.priors[1].variances()).all()
+
+
+def test_shares_from_the_epoch_screen_out_facets_that_look_alive():
+    module, X, _ = module_with_a_dead_cluster(500)
+    looks_alive = [np.full(3, 1 / 3), np.full(3, 1 / 3)]
+    assert reseed_dead_clusters(module, [1], X, 0.1, cluster_shares=looks_alive) == 0
+    assert module.priors[1].means[2, 0].item() == 1e3
+    looks_dead = [np.full(3, 1 / 3), np.array([0.5, 0.5, 0.0])]
+    assert reseed_dead_clusters(module, [1], X, 0.1, cluster_shares=looks_dead) == 1
+
+
+def test_drawing_the_next_order_ahead_keeps_the_sequence():
+    ahead = _Permutations(10, torch.Generator().manual_seed(3))
+    plain = _Permutations(10, torch.Generator().manual_seed(3))
+    drawn = []
+    for _ in range(3):
+        drawn.append(ahead.draw())
+        ahead.draw_ahead()
+        ahead.draw_ahead()  # a second call does not skip an order
+    for order in drawn:
+        torch.testing.assert_close(order, plain.draw())
+
+
+def test_batches_have_equal_sizes_and_cover_every_row():
+    order = torch.randperm(10, generator=torch.Generator().manual_seed(0))
+    batches = _batch_indices(order, 3)
+    assert batches.shape == (3, 4)
+    assert set(batches.flatten().tolist()) == set(range(10))
+    # The two padding slots repeat the first rows of the order.
+    torch.testing.assert_close(batches.flatten()[10:], order[:2])
