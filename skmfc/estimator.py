@@ -18,6 +18,8 @@ from skmfc.persistence import _rebuild_module, load_estimator, save_estimator
 from skmfc.training import INFERENCE_BATCH_SIZE, split_epochs, train, validation_elbo
 
 _MAX_SEED = np.iinfo(np.int32).max
+# Training data larger than this fraction of a GPU's free memory stay in host memory.
+DEVICE_DATA_FRACTION = 0.5
 # Data whose largest magnitude lies outside this range are standardised with a
 # rescaling first, so that squares neither overflow nor underflow.
 _SAFE_MAGNITUDE = (1e-100, 1e100)
@@ -434,10 +436,9 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             cuda_graphs=device.type == "cuda",
             precision="float32" if self.precision == "auto" else self.precision)
         try:
-            X_train = self._to_model_input(X_fit, torch.float32, device)
+            X_train = self._training_input(X_fit, device)
             train_options["X_validation"] = (
-                None if X_validation is None
-                else self._to_model_input(X_validation, torch.float32, device))
+                None if X_validation is None else self._training_input(X_validation, device))
 
             def train_restart(index, restart_seed):
                 description = "MFCVAE" if n_restarts == 1 else f"MFCVAE restart {index}"
@@ -705,6 +706,17 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             X = X.reshape(len(X), *self.image_shape_).transpose(0, 3, 1, 2)
         return torch.as_tensor(X, dtype=dtype, device=device)
 
+    def _training_input(self, X, device):
+        """:meth:`_to_model_input` in float32 on ``device``, or in host memory when it would
+        take more than ``DEVICE_DATA_FRACTION`` of the GPU's free memory (training then
+        streams it to the GPU in chunks)."""
+        X = self._to_model_input(X, torch.float32, "cpu")
+        if device.type == "cuda":
+            free_bytes, _ = torch.cuda.mem_get_info(device)
+            if X.nelement() * X.element_size() > DEVICE_DATA_FRACTION * free_bytes:
+                return X
+        return X.to(device)
+
     def _from_model_output(self, output):
         """Decoder output tensor -> mean of p(x | z) in input units, as numpy."""
         mean = self.module_.mean_from_output(output).double().cpu().numpy()
@@ -925,8 +937,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         """Mean ELBO per sample of validated X under ``module``, in input units."""
         parameter = next(module.parameters())
         with torch.inference_mode():
-            elbo = validation_elbo(
-                module, self._to_model_input(X, parameter.dtype, parameter.device), seed)
+            # Standardised on the host; validation_elbo moves it to the device in chunks.
+            elbo = validation_elbo(module, self._to_model_input(X, parameter.dtype, "cpu"), seed)
         # Change of variables from the standardised data back to input units.
         return elbo - X.shape[1] * np.log(self.input_scale_)
 

@@ -27,6 +27,8 @@ GMM_MAX_SAMPLES = 10000
 # subset of at most this many rows: enough for shares of a fraction of a percent, and
 # one inference chunk instead of a pass over a large data set after an epoch.
 RESEED_MAX_SAMPLES = INFERENCE_BATCH_SIZE
+# Training data that stay in host memory reach the device in chunks of about this size.
+STREAM_CHUNK_BYTES = 256 * 2 ** 20
 # Arithmetic of the training steps (see train's ``precision``).
 PRECISIONS = ("float32", "tf32", "bfloat16")
 # A non-finite epoch is retried this many times, each with half the learning rate.
@@ -120,13 +122,20 @@ def facet_weights_at(step, batch_in_step, fade_in_batches, n_facets, progressive
     return weights
 
 
+def _device_of(module):
+    return next(module.parameters()).device
+
+
 @torch.no_grad()
 def encode_posteriors(module, X, batch_size=INFERENCE_BATCH_SIZE):
-    """Posterior means and log-variances of every facet for the whole of ``X``, in eval
-    mode: a list of ``(mean, log_variance)`` pairs, lowest facet first."""
+    """Posterior means and log-variances of every facet for the whole of ``X`` (on the
+    module's device or in host memory), in eval mode: a list of ``(mean, log_variance)``
+    pairs on the module's device, lowest facet first."""
     was_training = module.training
     module.eval()
-    chunks = [module.encode(X[start:start + batch_size]) for start in range(0, len(X), batch_size)]
+    device = _device_of(module)
+    chunks = [module.encode(X[start:start + batch_size].to(device, non_blocking=True))
+              for start in range(0, len(X), batch_size)]
     module.train(was_training)
     return [tuple(torch.cat([chunk[facet][part] for chunk in chunks]) for part in (0, 1))
             for facet in range(module.n_facets)]
@@ -268,14 +277,16 @@ def validation_elbo(module, X, seed):
     The KL terms are those of :meth:`~skmfc.nn.MFCVAE.elbo_terms` (exact for the
     closed-form posterior); the reconstruction uses one sample of ``z`` drawn with a
     generator seeded by ``seed``, so the value is a deterministic function of the weights.
+    ``X`` may be on the module's device or in host memory.
     """
     was_training = module.training
     module.eval()
-    generator = torch.Generator(device=X.device).manual_seed(seed)
-    total = torch.zeros((), dtype=torch.float64, device=X.device)
+    device = _device_of(module)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    total = torch.zeros((), dtype=torch.float64, device=device)
     for start in range(0, len(X), INFERENCE_BATCH_SIZE):
-        reconstruction, kl = module.elbo_terms(X[start:start + INFERENCE_BATCH_SIZE],
-                                               generator=generator)
+        chunk = X[start:start + INFERENCE_BATCH_SIZE].to(device, non_blocking=True)
+        reconstruction, kl = module.elbo_terms(chunk, generator=generator)
         total += (reconstruction - kl.sum(-1)).sum().double()
     module.train(was_training)
     return float(total) / len(X)
@@ -362,7 +373,7 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
           min_cluster_share=0.0, on_epoch_end=None, initialise_priors=True,
           X_validation=None, n_iter_no_change=10, tol=1e-4,
           max_nonfinite_retries=MAX_NONFINITE_RETRIES, min_batch_size=MIN_BATCH_SIZE,
-          precision="float32", cuda_graphs=False):
+          precision="float32", cuda_graphs=False, chunk_rows=None):
     """Train an :class:`~skmfc.nn.MFCVAE` progressively, deepest facet first.
 
     Each facet's prior is initialised from the encoder, as it is when that facet is
@@ -388,7 +399,10 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
     module : MFCVAE
         Module on its training device, in float32 (or float64).
     X : Tensor of shape (n, *input_shape)
-        Training data on the same device.
+        Training data, on the module's device, or in host memory when they do not fit
+        there: each epoch then reaches the device in chunks of whole batches (see
+        ``chunk_rows``), gathered on the host into pinned buffers while the device
+        trains on the chunk before.
     epochs_per_step : list of int
         Epochs of each progressive step (see :func:`split_epochs`).
     fade_in_fraction : float
@@ -438,29 +452,40 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
         :class:`_CapturedSteps`); falls back to ordinary steps, with a warning, if the
         capture fails.
 
+    chunk_rows : int, optional
+        Rows per chunk for data in host memory (rounded down to whole batches, at least
+        one); by default about ``STREAM_CHUNK_BYTES`` of data. Given for data already on
+        the module's device, it makes them go through the chunks all the same.
+
     Returns
     -------
     TrainingHistory
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    on_cuda = X.device.type == "cuda"
+    on_cuda = _device_of(module).type == "cuda"
     with _tensor_float32(precision == "tf32" and on_cuda):
         return _train(module, X, epochs_per_step, fade_in_fraction, batch_size, learning_rate,
                       free_nats, seed, progressive, initial_variance, prior_refit_fraction,
                       min_cluster_share, on_epoch_end, initialise_priors, X_validation,
                       n_iter_no_change, tol, max_nonfinite_retries, min_batch_size,
-                      precision == "bfloat16" and on_cuda, cuda_graphs)
+                      precision == "bfloat16" and on_cuda, cuda_graphs, chunk_rows)
 
 
 def _train(module, X, epochs_per_step, fade_in_fraction, batch_size, learning_rate, free_nats,
            seed, progressive, initial_variance, prior_refit_fraction, min_cluster_share,
            on_epoch_end, initialise_priors, X_validation, n_iter_no_change, tol,
-           max_nonfinite_retries, min_batch_size, mixed_precision, cuda_graphs):
+           max_nonfinite_retries, min_batch_size, mixed_precision, cuda_graphs, chunk_rows):
     """:func:`train` with its arguments checked, under its matrix-product precision."""
     n_samples = len(X)
     n_facets = module.n_facets
-    device = X.device
+    device = _device_of(module)
+    chunks = None
+    if X.device != device or chunk_rows is not None:
+        if X.device.type != "cpu":
+            raise ValueError(f"X must be on the module's device ({device}) or in host memory, "
+                             f"got X on {X.device}")
+        chunks = _HostChunks(X, device, batch_size, chunk_rows)
     cuda_graphs = bool(cuda_graphs) and device.type == "cuda"
     orders = _Permutations(n_samples, torch.Generator().manual_seed(seed))
     optimizer = _adam(module, learning_rate, capturable=cuda_graphs)
@@ -493,11 +518,12 @@ def _train(module, X, epochs_per_step, fade_in_fraction, batch_size, learning_ra
                 fade_in_batches = max(1, int(round(fade_in_fraction * n_epochs * n_batches)))
                 out_of_memory = None
                 try:
-                    steps, cuda_graphs = _steps_for(steps, cuda_graphs, module, optimizer, X,
-                                                    free_nats, -(-n_samples // n_batches),
-                                                    mixed_precision)
+                    steps, cuda_graphs = _steps_for(
+                        steps, cuda_graphs, module, optimizer,
+                        X if chunks is None else chunks.device_rows, free_nats,
+                        -(-n_samples // n_batches), mixed_precision)
                     mean_elbo, cluster_shares = _train_epoch(
-                        steps, X, orders, n_batches,
+                        steps, chunks, orders, n_batches,
                         lambda batch: facet_weights_at(
                             step, epoch_in_step * n_batches + batch, fade_in_batches,
                             n_facets, progressive))
@@ -618,8 +644,8 @@ def _release(steps):
     return None
 
 
-def _train_epoch(steps, X, orders, n_batches, weights_of_batch):
-    """One pass over ``X`` in ``n_batches`` shuffled batches of equal size.
+def _train_epoch(steps, chunks, orders, n_batches, weights_of_batch):
+    """One pass over the training data in ``n_batches`` shuffled batches of equal size.
 
     Everything the host needs after the epoch (its ELBO, whether the weights are still
     finite, the clusters' shares) is read back from the device in one transfer, and the
@@ -628,8 +654,9 @@ def _train_epoch(steps, X, orders, n_batches, weights_of_batch):
     Parameters
     ----------
     steps : _EagerSteps or _CapturedSteps
-        Runs the training steps.
-    X : Tensor
+        Runs the training steps on ``steps.X``.
+    chunks : _HostChunks or None
+        Feeds ``steps.X`` from host memory; None when ``steps.X`` is all of the data.
     orders : _Permutations
         Draws the batch order.
     n_batches : int
@@ -644,15 +671,21 @@ def _train_epoch(steps, X, orders, n_batches, weights_of_batch):
     cluster_shares : list of ndarray or None
         Per facet, each cluster's share of the epoch's posterior mass.
     """
-    batches = _batch_indices(orders.draw(), n_batches).to(X.device, non_blocking=True)
+    device = steps.X.device
+    batches = _batch_indices(orders.draw(), n_batches)
     weights = torch.as_tensor(np.array([weights_of_batch(batch) for batch in range(n_batches)]),
-                              dtype=X.dtype).to(X.device, non_blocking=True)
-    finite, elbo_sum, mass_sums = steps.run(batches, weights)
+                              dtype=steps.X.dtype).to(device, non_blocking=True)
+    steps.reset_sums()
+    if chunks is None:
+        finite = steps.run(batches.to(device, non_blocking=True), weights)
+    else:
+        finite = chunks.run(steps, batches, weights)
     orders.draw_ahead()
     if not finite:
         return math.nan, None
-    summary = torch.cat([value.reshape(-1).double() for value in
-                         (elbo_sum, _parameters_finite(steps.module), *mass_sums)]).cpu().numpy()
+    mass_sums = steps.mass_sums
+    summary = torch.cat([value.reshape(-1).double() for value in (
+        steps.elbo_sum, _parameters_finite(steps.module), *mass_sums)]).cpu().numpy()
     if summary[1] != 1.0:
         return math.nan, None
     shares = np.split(summary[2:] / batches.numel(), np.cumsum([len(m) for m in mass_sums])[:-1])
@@ -691,15 +724,15 @@ class _EagerSteps:
         return loss
 
     def run(self, batches, weights):
-        """Every batch of an epoch: ``(finite, elbo_sum, mass_sums)``."""
-        self._reset_sums()
+        """Run the batches (rows of indices into ``X``), adding to ``elbo_sum`` and
+        ``mass_sums``; False if a loss checked on the way was not finite."""
         for batch_indices, batch_weights in zip(batches, weights):
             loss = self.step(batch_indices, batch_weights)
             if self.check_each_batch and not bool(torch.isfinite(loss)):
-                return False, None, None
-        return True, self.elbo_sum, self.mass_sums
+                return False
+        return True
 
-    def _reset_sums(self):
+    def reset_sums(self):
         self.elbo_sum.zero_()
         for mass_sum in self.mass_sums:
             mass_sum.zero_()
@@ -738,17 +771,63 @@ class _CapturedSteps(_EagerSteps):
             _restore(module, optimizer, before)
 
     def run(self, batches, weights):
-        self._reset_sums()
         for batch_indices, batch_weights in zip(batches, weights):
             self.batch_indices.copy_(batch_indices)
             self.weights.copy_(batch_weights)
             self.graph.replay()
-        return True, self.elbo_sum, self.mass_sums
+        return True
 
     def release(self):
         """Free the graph's memory and leave no gradients pointing into it."""
         del self.graph
         self.optimizer.zero_grad(set_to_none=True)
+
+
+class _HostChunks:
+    """Training data in host memory, fed to the device a chunk of whole batches at a time.
+
+    Each chunk's rows are gathered on the host into one of two pinned buffers (on CUDA)
+    and copied to ``device_rows`` without waiting; the steps then index ``device_rows``.
+    The copy is queued behind the previous chunk's steps, and the host gathers the next
+    chunk into the other buffer while the device trains, so only the transfer itself is
+    not overlapped.
+    """
+
+    def __init__(self, X, device, batch_size, chunk_rows=None):
+        row_bytes = max(1, X[:1].nelement() * X.element_size())
+        rows = chunk_rows if chunk_rows is not None else STREAM_CHUNK_BYTES // row_bytes
+        self.capacity = max(int(rows), int(batch_size))
+        self.X = X
+        self.on_cuda = device.type == "cuda"
+        shape, dtype = (self.capacity, *X.shape[1:]), X.dtype
+        self.staging = [torch.empty(shape, dtype=dtype, pin_memory=self.on_cuda)
+                        for _ in range(2)]
+        self.copied = [None, None]
+        # Zeros, not garbage: capturing a CUDA graph runs warm-up steps on these rows.
+        self.device_rows = torch.zeros(shape, dtype=dtype, device=device)
+        self.local_indices = torch.arange(self.capacity, device=device)
+
+    def run(self, steps, batches, weights):
+        """:meth:`_EagerSteps.run` over ``batches`` (rows of indices into the host ``X``),
+        chunk by chunk; False if a checked loss was not finite."""
+        per_chunk = max(1, self.capacity // batches.shape[1])
+        for index, start in enumerate(range(0, len(batches), per_chunk)):
+            chunk = batches[start:start + per_chunk]
+            self._stage(chunk.reshape(-1), slot=index % 2)
+            local = self.local_indices[:chunk.numel()].view(chunk.shape)
+            if not steps.run(local, weights[start:start + per_chunk]):
+                return False
+        return True
+
+    def _stage(self, rows, slot):
+        staging = self.staging[slot][:len(rows)]
+        if self.copied[slot] is not None:
+            self.copied[slot].synchronize()  # its last copy to the device has been read
+        torch.index_select(self.X, 0, rows, out=staging)
+        self.device_rows[:len(rows)].copy_(staging, non_blocking=True)
+        if self.on_cuda:
+            self.copied[slot] = torch.cuda.Event()
+            self.copied[slot].record()
 
 
 class _Permutations:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+import skmfc.estimator
 import skmfc.training
 from skmfc import MFCVAEClustering
 from skmfc.nn import MFCVAE
@@ -47,8 +48,10 @@ def test_capturing_leaves_the_weights_and_optimizer_as_they_were():
         torch.testing.assert_close(value, before[key], rtol=0, atol=0)
     # One replayed epoch moves the weights and gives a finite ELBO.
     batches = torch.arange(512, device="cuda").view(4, 128)
-    finite, elbo_sum, mass_sums = steps.run(batches, torch.ones(4, 2, device="cuda"))
-    assert finite and math.isfinite(float(elbo_sum))
+    steps.reset_sums()
+    assert steps.run(batches, torch.ones(4, 2, device="cuda"))
+    elbo_sum, mass_sums = steps.elbo_sum, steps.mass_sums
+    assert math.isfinite(float(elbo_sum))
     assert not torch.equal(module.state_dict()["encoder.blocks.0.0.weight"],
                            before["encoder.blocks.0.0.weight"])
     # The mass sums count every example of the epoch once per facet.
@@ -109,3 +112,30 @@ def test_the_estimator_trains_on_cuda_and_predicts_finite_labels():
     assert est.device_.type == "cuda"
     assert np.isfinite(est.predict_proba(X)).all()
     assert np.isfinite(est.elbo_curve_).all()
+
+
+def test_data_in_host_memory_stream_to_the_gpu_and_train_as_data_on_it():
+    X = two_blob_images(3000)
+    _, on_device = trained(X, cuda_graphs=True)
+    _, streamed = trained(X.cpu(), cuda_graphs=True, chunk_rows=1000)
+    np.testing.assert_allclose(streamed.elbo, on_device.elbo, rtol=1e-5)
+
+
+def test_the_estimator_streams_data_that_would_crowd_the_gpu(monkeypatch):
+    X = two_blob_images(2000).cpu().numpy()
+    params = dict(n_facets=2, n_clusters=(4, 3), latent_dim=2, hidden_sizes=(64, 64),
+                  max_iter=6, device="cuda", random_state=0)
+    in_place = MFCVAEClustering(**params).fit(X)
+    chunk_runs = []
+    original_run = skmfc.training._HostChunks.run
+
+    def counting_run(self, *args):
+        chunk_runs.append(self.device_rows.device.type)
+        return original_run(self, *args)
+
+    monkeypatch.setattr(skmfc.estimator, "DEVICE_DATA_FRACTION", 0.0)
+    monkeypatch.setattr(skmfc.training._HostChunks, "run", counting_run)
+    streamed = MFCVAEClustering(**params).fit(X)
+    assert chunk_runs and set(chunk_runs) == {"cuda"}
+    np.testing.assert_allclose(streamed.elbo_curve_, in_place.elbo_curve_, rtol=1e-5)
+    assert (streamed.labels_ == in_place.labels_).mean() > 0.99

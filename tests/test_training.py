@@ -1,11 +1,12 @@
-"""Pieces of the training loop: dead-cluster re-seeding and the batch order."""
+"""Pieces of the training loop: dead-cluster re-seeding, the batch order, data fed from
+host memory in chunks."""
 
 import numpy as np
 import torch
 
 from skmfc.nn import MFCVAE
 from skmfc.training import (RESEED_MAX_SAMPLES, _batch_indices, _Permutations, encode_means,
-                            reseed_dead_clusters)
+                            reseed_dead_clusters, train)
 
 
 def module_with_a_dead_cluster(n_samples):
@@ -59,3 +60,23 @@ def test_batches_have_equal_sizes_and_cover_every_row():
     assert set(batches.flatten().tolist()) == set(range(10))
     # The two padding slots repeat the first rows of the order.
     torch.testing.assert_close(batches.flatten()[10:], order[:2])
+
+
+def small_training_run(X, **options):
+    torch.manual_seed(0)
+    module = MFCVAE((X.shape[1],), (16, 16), (2, 2), (3, 3))
+    history = train(module, X, epochs_per_step=[2, 2], fade_in_fraction=0.5, batch_size=32,
+                    learning_rate=1e-3, free_nats=[0.5, 0.5], seed=0, min_cluster_share=0.1,
+                    **options)
+    return module, history
+
+
+def test_data_fed_in_chunks_train_exactly_as_data_in_place():
+    # 300 rows in batches of 32 (10 batches, padded) through chunks of 3 batches: three
+    # full chunks and a last one of a single batch, alternating the two staging buffers.
+    X = torch.rand(300, 8)
+    whole, whole_history = small_training_run(X)
+    chunked, chunked_history = small_training_run(X, chunk_rows=3 * 32 + 5)
+    assert chunked_history.elbo == whole_history.elbo
+    for key, value in whole.state_dict().items():
+        torch.testing.assert_close(chunked.state_dict()[key], value, rtol=0, atol=0)
