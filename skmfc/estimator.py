@@ -442,8 +442,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
             def train_restart(index, restart_seed):
                 description = "MFCVAE" if n_restarts == 1 else f"MFCVAE restart {index}"
-                return self._train_once(config, warm, X_train, restart_seed, description,
-                                        train_options)
+                return self._train_once(config, warm, X_train, device, restart_seed,
+                                        description, train_options)
 
             best_init, module, history, init_elbos, interrupted_at = self._best_restart(
                 seeds, train_restart, X, score_seed)
@@ -485,7 +485,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         if interrupted_at is not None:
             self._warn_interrupted(history, interrupted_at, n_restarts)
 
-    def _train_once(self, config, warm, X_train, seed, description, train_options):
+    def _train_once(self, config, warm, X_train, device, seed, description, train_options):
         """Train one module from ``seed`` (or continue the fitted one when ``warm``).
 
         Parameters
@@ -495,7 +495,9 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         warm : bool
             Start from the weights of ``module_``.
         X_train : Tensor
-            Standardised training data on the training device.
+            Standardised training data, on ``device`` or (too large for it) in host memory.
+        device : torch.device
+            Training device.
         seed : int
             Seeds the weights, the batch order and the prior fits.
         description : str
@@ -509,12 +511,12 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             The trained module, ready for inference.
         history : TrainingHistory
         """
-        with torch.random.fork_rng(devices=_cuda_devices(X_train.device)):
+        with torch.random.fork_rng(devices=_cuda_devices(device)):
             torch.manual_seed(seed)
             module = MFCVAE.from_config(config)
             if warm:
                 module.load_state_dict(self.module_.state_dict())
-            module = module.to(device=X_train.device, dtype=torch.float32)
+            module = module.to(device=device, dtype=torch.float32)
             with tqdm(total=self.max_iter, desc=description, unit="epoch",
                       disable=not self.verbose) as progress:
                 def show_progress(epoch, elbo):
