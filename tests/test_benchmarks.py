@@ -1,7 +1,10 @@
-"""The quality benchmark (benchmarks/quality.py) runs end to end in its quick mode.
+"""The benchmarks run end to end and count what they should.
 
-It runs in-process with one intra-op thread, on the coloured digits only, with two seeds:
-this checks that the script works and reports what it should, not what the model finds.
+The quality benchmark (benchmarks/quality.py) runs in-process in its quick mode with one
+intra-op thread, on the coloured digits only, with two seeds: this checks that the
+script works and reports what it should, not what the model finds. The speed benchmark
+(benchmarks/speed.py) is checked for its FLOP count, its summary of rounds and its
+memory sampling, and runs once on a few batches.
 """
 
 import importlib.util
@@ -19,12 +22,21 @@ CELL = re.compile(r"^-?\d+\.\d{3}( ± \d+\.\d{3})?$")  # "mean ± std" of a scor
 
 @pytest.fixture(scope="module")
 def quality():
-    """benchmarks/quality.py as a module (importing it runs nothing)."""
-    spec = importlib.util.spec_from_file_location("quality_benchmark",
-                                                  ROOT / "benchmarks" / "quality.py")
+    return load_benchmark("quality")
+
+
+def load_benchmark(name):
+    """benchmarks/<name>.py as a module (importing it runs nothing)."""
+    spec = importlib.util.spec_from_file_location(f"{name}_benchmark",
+                                                  ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def speed():
+    return load_benchmark("speed")
 
 
 @pytest.fixture
@@ -80,3 +92,60 @@ def test_quality_benchmark_quick(quality, one_thread, tmp_path, capsys):
                 scores = record["scores"][metric]
                 assert len(scores) == 2 and len(scores[0]) == len(record["clusterings"])
             assert record["seconds"] > 0
+
+
+def test_speed_benchmark_counts_the_same_matmul_flops_for_both_loops(speed):
+    from authors_style import AuthorsStyleMFCVAE
+
+    from skmfc.nn import MFCVAE
+    shapes = (speed.HIDDEN_SIZES, speed.LATENT_DIMS, speed.N_CLUSTERS)
+    authors = AuthorsStyleMFCVAE(784, *shapes)
+    ours = MFCVAE((784,), *shapes)
+    # Products in x out of every linear layer of the paper's MNIST ladder: encoder,
+    # Gaussian heads (mean and log-variance), decoder rungs, upward block and output.
+    products = (784 * 500 + 500 * 2000 + 2 * (500 * 5 + 2000 * 5) + 5 * 500 + 5 * 2000
+                + 2000 * 500 + 500 * 500 + 500 * 784)
+    # Forward, input and weight gradients (6 per product), less the data's gradient.
+    expected = 6 * products - 2 * 784 * 500
+    assert speed.matmul_flops_per_sample(authors) == expected
+    assert speed.matmul_flops_per_sample(ours) == expected
+
+
+def test_speed_table_gives_medians_and_the_median_of_each_rounds_ratio(speed):
+    def result(variant, samples_per_s):
+        return dict(variant=variant, samples_per_s=samples_per_s, gflops=samples_per_s / 100,
+                    peak_fraction=samples_per_s / 1e4, first_epoch_s=1.0, timed_epoch_s=2.0,
+                    peak_memory_mb=10.0)
+    # The machine slows down in round 2: each round's ratio is 1.5x or more, while the
+    # medians of the rates alone would give 1000 / 1000 = 1.0x.
+    rounds = [[result("authors", 1000), result("skmfc", 1500)],
+              [result("authors", 400), result("skmfc", 1000)],
+              [result("authors", 1200), result("skmfc", 1800)]]
+    header, rows = table_rows(speed.results_table(rounds), "variant")
+    by_variant = {row[0]: dict(zip(header, row)) for row in rows}
+    assert by_variant["authors"]["samples/s"] == "1,000"
+    assert by_variant["skmfc"]["samples/s"] == "1,500"
+    assert by_variant["skmfc"]["vs authors' loop"] == "1.50x"
+    assert by_variant["skmfc"]["% of fp32 matmul peak"] == "15 %"
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux /proc")
+def test_speed_memory_sampler_sees_a_transient_allocation(speed):
+    with speed.ResidentMemoryPeak() as memory:
+        block = torch.ones(50 * 2 ** 20 // 4)  # 50 MiB, written, then freed
+        del block
+    assert 40 < memory.peak_mib < 200
+
+
+@pytest.mark.slow
+def test_speed_benchmark_runs_end_to_end(speed, capsys):
+    results = speed.main(["--samples", "1024", "--epochs", "2", "--rounds", "1",
+                          "--variants", "authors,skmfc"])
+    assert [r["variant"] for r in results] == ["authors", "skmfc"]
+    for r in results:
+        assert r["samples_per_s"] > 0 and 0 < r["peak_fraction"] < 1.5
+        assert r["peak_memory_mb"] > 0
+    report = capsys.readouterr().out
+    header, rows = table_rows(report, "variant")
+    assert [row[0] for row in rows] == ["authors", "skmfc"]
+    assert rows[0][header.index("vs authors' loop")] == "1.00x"
