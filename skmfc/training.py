@@ -1,9 +1,10 @@
 """The training loop of MFCVAE: prior initialisation and progressive training.
 
-Tensors in, tensors out. The whole training set lives on the device; minibatches are
-drawn by index permutation and, on GPUs, losses are read back once per epoch, so the loop
-never waits on the device inside an epoch (on the CPU, where reading a value costs
-nothing, every batch's loss is checked at once). :func:`train` rolls back epochs whose
+Tensors in, tensors out. The whole training set lives on the device (or, too large for a
+GPU, streams to it from host memory in chunks); minibatches are drawn by index
+permutation and, on GPUs, losses are read back once per epoch, so the loop never waits
+on the device inside an epoch (on the CPU, where reading a value costs nothing, every
+batch's loss is checked at once). On CUDA each step can be replayed from a CUDA graph. :func:`train` rolls back epochs whose
 loss or weights become non-finite, halves the batch size when CUDA runs out of memory,
 keeps the last completed epoch on Ctrl-C, and stops early on held-out data.
 """
@@ -155,8 +156,8 @@ def initialise_prior(module, facet, X, random_state, initial_variance=None):
     module : MFCVAE
     facet : int
     X : Tensor
-        Training data on the module's device; a random subset of ``GMM_MAX_SAMPLES``
-        rows when it has more.
+        Training data, on the module's device or in host memory; a random subset of
+        ``GMM_MAX_SAMPLES`` rows when it has more.
     random_state : int
         Seed of the Gaussian mixture fit (and of the subset).
     initial_variance : float, optional
@@ -217,7 +218,7 @@ def reseed_dead_clusters(module, facets, X, min_share, cluster_shares=None, rand
     module : MFCVAE
     facets : sequence of int
     X : Tensor
-        Training data on the module's device.
+        Training data, on the module's device or in host memory.
     min_share : float
     cluster_shares : list of ndarray or Tensor, optional
         Per facet of the module, shape (K_j,), summing to 1.
