@@ -4,9 +4,10 @@ Tensors in, tensors out. The whole training set lives on the device (or, too lar
 GPU, streams to it from host memory in chunks); minibatches are drawn by index
 permutation and, on GPUs, losses are read back once per epoch, so the loop never waits
 on the device inside an epoch (on the CPU, where reading a value costs nothing, every
-batch's loss is checked at once). On CUDA each step can be replayed from a CUDA graph. :func:`train` rolls back epochs whose
-loss or weights become non-finite, halves the batch size when CUDA runs out of memory,
-keeps the last completed epoch on Ctrl-C, and stops early on held-out data.
+batch's loss is checked at once). On CUDA each step can be replayed from a CUDA graph.
+:func:`train` rolls back epochs whose loss or weights become non-finite, halves the batch
+size when CUDA runs out of memory, keeps the last completed epoch on Ctrl-C, and stops
+early on held-out data.
 """
 
 import contextlib
@@ -127,6 +128,15 @@ def _device_of(module):
     return next(module.parameters()).device
 
 
+def _random_rows(X, max_rows, random_state):
+    """``X`` itself, or a random subset of ``max_rows`` of its rows (kept in order) when it
+    has more."""
+    if len(X) <= max_rows:
+        return X
+    rows = np.random.RandomState(random_state).choice(len(X), max_rows, replace=False)
+    return X[torch.as_tensor(np.sort(rows), device=X.device)]
+
+
 @torch.no_grad()
 def encode_posteriors(module, X, batch_size=INFERENCE_BATCH_SIZE):
     """Posterior means and log-variances of every facet for the whole of ``X`` (on the
@@ -164,12 +174,10 @@ def initialise_prior(module, facet, X, random_state, initial_variance=None):
         Variance of every component after initialisation; the mixture's own fitted
         variances when None.
     """
-    if len(X) > GMM_MAX_SAMPLES:
-        # A random subset is plenty for a mixture in a few dimensions, and the fit on all
-        # of a large data set would cost seconds of every progressive step.
-        rows = np.random.RandomState(random_state).choice(len(X), GMM_MAX_SAMPLES, replace=False)
-        X = X[torch.as_tensor(np.sort(rows), device=X.device)]
-    means = encode_means(module, X)[facet].double().cpu().numpy()
+    # A random subset is plenty for a mixture in a few dimensions, and the fit on all of a
+    # large data set would cost seconds of every progressive step.
+    subset = _random_rows(X, GMM_MAX_SAMPLES, random_state)
+    means = encode_means(module, subset)[facet].double().cpu().numpy()
     if not np.isfinite(means).all():
         raise FloatingPointError(
             f"the encoder gives non-finite latent means for facet {facet}; check X for extreme "
@@ -235,11 +243,7 @@ def reseed_dead_clusters(module, facets, X, min_share, cluster_shares=None, rand
             (cluster_shares[facet] < min_share / module.priors[facet].n_clusters).any())]
     if len(facets) == 0:
         return 0
-    if len(X) > RESEED_MAX_SAMPLES:
-        rows = np.random.RandomState(random_state).choice(len(X), RESEED_MAX_SAMPLES,
-                                                          replace=False)
-        X = X[torch.as_tensor(np.sort(rows), device=X.device)]
-    posteriors = encode_posteriors(module, X)
+    posteriors = encode_posteriors(module, _random_rows(X, RESEED_MAX_SAMPLES, random_state))
     return sum(_reseed_facet(module, facet, *posteriors[facet], min_share) for facet in facets)
 
 
@@ -340,9 +344,8 @@ def _adam(module, learning_rate, capturable=False):
     has it for the module's device, the multi-tensor one elsewhere. ``capturable``
     keeps the step count and the learning rate on the device, for CUDA graphs."""
     if capturable:
-        device = next(module.parameters()).device
         return torch.optim.Adam(module.parameters(), fused=True, capturable=True,
-                                lr=torch.tensor(float(learning_rate), device=device))
+                                lr=torch.tensor(float(learning_rate), device=_device_of(module)))
     try:
         return torch.optim.Adam(module.parameters(), lr=learning_rate, fused=True)
     except (RuntimeError, TypeError, ValueError):
