@@ -10,7 +10,6 @@ size when CUDA runs out of memory, keeps the last completed epoch on Ctrl-C, and
 early on held-out data.
 """
 
-import contextlib
 import copy
 import math
 import warnings
@@ -352,16 +351,12 @@ def _adam(module, learning_rate, capturable=False):
         return torch.optim.Adam(module.parameters(), lr=learning_rate)
 
 
-@contextlib.contextmanager
-def _tensor_float32(enabled):
-    """Allow TF32 tensor cores for CUDA matrix products and convolutions while inside,
-    and no TF32 at all otherwise; torch's flags are put back on leaving."""
+def _set_tensor_float32(matmul, cudnn):
+    """Set torch's switches allowing TF32 tensor cores for CUDA matrix products and for
+    convolutions; returns the switches as they were, for putting them back."""
     saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = bool(enabled)
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
+    return saved
 
 
 def _set_learning_rate(optimizer, learning_rate):
@@ -467,23 +462,11 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    on_cuda = _device_of(module).type == "cuda"
-    with _tensor_float32(precision == "tf32" and on_cuda):
-        return _train(module, X, epochs_per_step, fade_in_fraction, batch_size, learning_rate,
-                      free_nats, seed, progressive, initial_variance, prior_refit_fraction,
-                      min_cluster_share, on_epoch_end, initialise_priors, X_validation,
-                      n_iter_no_change, tol, max_nonfinite_retries, min_batch_size,
-                      precision == "bfloat16" and on_cuda, cuda_graphs, chunk_rows)
-
-
-def _train(module, X, epochs_per_step, fade_in_fraction, batch_size, learning_rate, free_nats,
-           seed, progressive, initial_variance, prior_refit_fraction, min_cluster_share,
-           on_epoch_end, initialise_priors, X_validation, n_iter_no_change, tol,
-           max_nonfinite_retries, min_batch_size, mixed_precision, cuda_graphs, chunk_rows):
-    """:func:`train` with its arguments checked, under its matrix-product precision."""
     n_samples = len(X)
     n_facets = module.n_facets
     device = _device_of(module)
+    tensor_float32 = precision == "tf32" and device.type == "cuda"
+    mixed_precision = precision == "bfloat16" and device.type == "cuda"
     chunks = None
     if X.device != device or chunk_rows is not None:
         if X.device.type != "cpu":
@@ -500,6 +483,7 @@ def _train(module, X, epochs_per_step, fade_in_fraction, batch_size, learning_ra
     best_state, no_improvement = None, 0
     epoch = 0
     steps = None
+    saved_tensor_float32 = _set_tensor_float32(tensor_float32, tensor_float32)
     try:
         for step, n_epochs in enumerate(epochs_per_step):
             if n_epochs == 0:
@@ -615,6 +599,7 @@ def _train(module, X, epochs_per_step, fade_in_fraction, batch_size, learning_ra
             module.load_state_dict(good[0])
     finally:
         _release(steps)
+        _set_tensor_float32(*saved_tensor_float32)
     if best_state is not None:
         module.load_state_dict(best_state)
     return history
