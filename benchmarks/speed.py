@@ -47,14 +47,9 @@ FADE_IN_BATCHES = 15000
 
 def machine_description(device):
     """One line naming the processor (and the GPU on CUDA)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            cpu = next(line.split(":", 1)[1].strip() for line in cpuinfo
-                       if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    text = f"{cpu}, {os.cpu_count()} logical CPUs, {torch.get_num_threads()} torch threads"
+    from quality import cpu_model
+    text = (f"{cpu_model()}, {os.cpu_count()} logical CPUs, {torch.get_num_threads()} torch "
+            "threads")
     if device.type == "cuda":
         text = f"{torch.cuda.get_device_name(device)}; host: {text}"
     return text
