@@ -10,6 +10,7 @@ memory sampling, and runs once on a few batches.
 import importlib.util
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -133,6 +134,9 @@ def test_speed_table_gives_medians_and_the_median_of_each_rounds_ratio(speed):
 def test_speed_memory_sampler_sees_a_transient_allocation(speed):
     with speed.ResidentMemoryPeak() as memory:
         block = torch.ones(50 * 2 ** 20 // 4)  # 50 MiB, written, then freed
+        # Held for several sampling intervals, as training's buffers are, so that the
+        # sampler cannot miss it between two readings.
+        time.sleep(10 * speed.ResidentMemoryPeak.INTERVAL_S)
         del block
     assert 40 < memory.peak_mib < 200
 
