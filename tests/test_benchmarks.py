@@ -153,3 +153,51 @@ def test_speed_benchmark_runs_end_to_end(speed, capsys):
     header, rows = table_rows(report, "variant")
     assert [row[0] for row in rows] == ["authors", "skmfc"]
     assert rows[0][header.index("vs authors' loop")] == "1.00x"
+
+
+@pytest.fixture(scope="module")
+def facets():
+    return load_benchmark("facets")
+
+
+def test_facets_benchmark_quick(facets, one_thread, tmp_path, capsys):
+    # The facet suite on its smallest data set, one seed of two epochs: the script runs
+    # and reports what it should (rows, keys), not what the model finds.
+    output = tmp_path / "facets.md"
+    results = facets.main(["--quick", "--datasets", "digits2", "--seeds", "1", "--epochs", "2",
+                           "--max-samples", "200", "--output", str(output)])
+    report = capsys.readouterr().out
+
+    assert "QUICK" in report
+    assert output.read_text(encoding="utf-8").strip() == report.strip()
+    headers, rows = table_rows(report, "arm")  # the summary, one row per arm
+    assert [row[0] for row in rows] == ["`old`", "`new`"]
+    assert all(row[headers.index("factors meeting all targets")].endswith("/2")
+               for row in rows)
+    headers, rows = table_rows(report, "factor")
+    assert [row[0] for row in rows] == ["digit", "foreground"]
+    for arm in ("old", "new"):
+        assert all(CELL.match(row[headers.index(f"{arm} ARI")]) for row in rows), report
+
+    (json_file,) = tmp_path.glob("facets_digits2_quick-*.json")
+    saved = json.loads(json_file.read_text(encoding="utf-8"))
+    assert saved == json.loads(json.dumps(results))
+    assert saved["quick"] and saved["complete"] and saved["arms"] == ["old", "new"]
+    assert saved["settings"]["seeds"] == [0] and saved["old_defaults"] == facets.OLD_DEFAULTS
+    assert set(saved["summary"]) == {"old", "new"}
+    (digits,) = saved["datasets"]
+    assert digits["factors"] == ["digit", "foreground"] and digits["n_samples"] == 200
+    assert digits["fit_params"]["new"]["n_facets"] == 2
+    assert digits["fit_params"]["new"]["n_clusters"] == 10
+    assert [(fit["arm"], fit["seed"]) for fit in digits["fits"]] == [("old", 0), ("new", 0)]
+    for fit in digits["fits"]:
+        assert fit["n_iter"] == 2 and fit["seconds"] > 0
+        assert [len(row) for row in fit["ari"]] == [2, 2] and len(fit["best_ari"]) == 2
+        for key in ("clusters_used", "mean_confidence", "final_elbo", "score", "products"):
+            assert key in fit
+    # KMeans and the GMM at K=3 and K=10, each on the raw data and on a PCA projection.
+    assert len(digits["baselines"]) == 8
+    factors = digits["summary"]["factors"]
+    assert [factor["target"] for factor in factors] == [0.6, 0.9]
+    assert all(factor["baseline"] is not None and factor["arms"]["new"]["std"] is None
+               for factor in factors)
