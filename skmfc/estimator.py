@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from skmfc.nn import MFCVAE
 from skmfc.persistence import _rebuild_module, load_estimator, save_estimator
+from skmfc.selection import restart_agreement, select_restart
 from skmfc.training import INFERENCE_BATCH_SIZE, split_epochs, train, validation_elbo
 
 _MAX_SEED = np.iinfo(np.int32).max
@@ -97,13 +98,26 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         ``warm_start``, epochs added to the previous fit).
     n_init : int, default=1
         Number of models trained from different random initialisations, as in
-        :class:`sklearn.mixture.GaussianMixture`: the one with the highest ELBO on the
-        training data (:meth:`score` of X) is kept, so the result depends less on the
-        seed. Restart ``i`` is seeded from ``random_state``; restart 0 is the model
+        :class:`sklearn.mixture.GaussianMixture`; ``init_selection`` says which one is
+        kept. Restart ``i`` is seeded from ``random_state``; restart 0 is the model
         ``n_init=1`` trains. A restart whose training diverges
         (``FloatingPointError``) is skipped with a ``RuntimeWarning``; ``fit`` raises only
         when all of them do. Ignored when ``warm_start`` continues a fitted model, which
         is trained once.
+    init_selection : {"agreement", "elbo"}, default="agreement"
+        Which of the ``n_init`` restarts is kept. ``"agreement"``: the one whose
+        partitions agree most with the other restarts' partitions, scored by
+        :func:`skmfc.selection.restart_agreement` on the training labels (the mean,
+        over the other restarts, of each facet's best adjusted Rand index with their
+        facets, taken both ways, so the order of the facets does not matter). A
+        restart that found the real groupings of the data shares them with the others
+        that found them; failures differ from each other. Ties (always the case with
+        ``n_init=2``) go to the higher ELBO, then to the lower index. Every finished
+        restart's weights are kept in host memory until all have run: ``n_init`` copies
+        of the network. ``"elbo"``: the restart with the highest ELBO on the training
+        data (:meth:`score` of X), holding only the best model so far in memory. The
+        ELBO measures the fit of the density, which in benchmarks did not track how
+        well the facets recover known groupings.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data (chosen by ``random_state``) and
         stop when their ELBO has not improved by at least ``tol`` for ``n_iter_no_change``
@@ -183,10 +197,17 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         in the units of :meth:`score`) of the model each restart trained; nan for a restart
         that failed or did not run (Ctrl-C). Of shape (1,) after a ``warm_start``
         continuation.
+    init_scores_ : ndarray of shape (n_init,)
+        The ``init_selection`` criterion of each restart: its agreement with the other
+        restarts, or its ELBO (then equal to ``init_elbos_``). nan for a restart that
+        failed or did not run, and with ``"agreement"`` for every restart when fewer
+        than two finished (so always with ``n_init=1``). Of shape (1,) after a
+        ``warm_start`` continuation.
     best_init_ : int
-        Index of the restart kept: the first with the highest ``init_elbos_``, so
-        ``score(X)`` on the training data equals ``init_elbos_[best_init_]``. The other
-        fitted attributes (``labels_``, ``elbo_curve_``, ``n_iter_``, ``converged_``,
+        Index of the restart kept: the first with the highest ``init_scores_``, a tie
+        going to the higher ``init_elbos_`` (see ``init_selection``). ``score(X)`` on the
+        training data equals ``init_elbos_[best_init_]``. The other fitted attributes
+        (``labels_``, ``elbo_curve_``, ``n_iter_``, ``converged_``,
         ``validation_scores_``, ...) describe that restart.
     clusters_used_ : tuple of int
         Number of distinct clusters each facet assigns the training data to.
@@ -212,8 +233,9 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     ends training with a ``ConvergenceWarning`` and leaves a usable model with the
     state of the last completed epoch (or the best validated one); before the first
     epoch completes the interrupt is raised. With ``n_init > 1`` Ctrl-C also skips the
-    restarts still to come, and the estimator keeps the best model trained so far (the
-    interrupted one included, once it has completed an epoch); the interrupt is raised
+    restarts still to come, and the estimator keeps the best of the models trained so far
+    by ``init_selection``, chosen among those alone (the interrupted one included, once
+    it has completed an epoch); the interrupt is raised
     only when no restart has a model yet. Whenever ``fit`` raises, the estimator is
     left exactly as it was.
 
@@ -271,6 +293,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         "min_cluster_share": [Interval(Real, 0, 1, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "n_init": [Interval(Integral, 1, None, closed="left")],
+        "init_selection": [StrOptions({"agreement", "elbo"})],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -289,7 +312,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                  covariance_type="diag", learn_weights=False, likelihood="auto",
                  likelihood_std="auto", categorical_posterior="closed_form", progressive=True,
                  fade_in_fraction=0.5, prior_refit_fraction=0.5, free_bits=1.0,
-                 min_cluster_share=0.1, max_iter=200, n_init=1, early_stopping=False,
+                 min_cluster_share=0.1, max_iter=200, n_init=1, init_selection="agreement",
+                 early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, warm_start=False,
                  batch_size=128, learning_rate=1e-3, device="auto", precision="auto",
                  random_state=None, verbose=0):
@@ -311,6 +335,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.min_cluster_share = min_cluster_share
         self.max_iter = max_iter
         self.n_init = n_init
+        self.init_selection = init_selection
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -445,8 +470,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                 return self._train_once(config, warm, X_train, device, restart_seed,
                                         description, train_options)
 
-            best_init, module, history, init_elbos, interrupted_at = self._best_restart(
-                seeds, train_restart, X, score_seed)
+            (best_init, module, history, init_elbos, init_scores,
+             interrupted_at) = self._best_restart(seeds, train_restart, X, score_seed)
         except torch.cuda.OutOfMemoryError as error:
             if "device='cpu'" in str(error):
                 raise
@@ -462,6 +487,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.n_clusters_ = n_clusters
         self.latent_dims_ = latent_dims
         self.init_elbos_ = init_elbos
+        self.init_scores_ = init_scores
         self.best_init_ = best_init
         previous_epochs = list(self.elbo_curve_) if warm else []
         self.elbo_curve_ = previous_epochs + history.elbo
@@ -478,8 +504,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                                        if history.best_validation is not None else None)
         self.converged_ = not history.interrupted and (
             history.stopped_early or not self.early_stopping)
-        log_proba = self._cluster_log_proba(X)
-        self.labels_ = np.stack([lp.argmax(1) for lp in log_proba], axis=1)
+        self.labels_, log_proba = self._assignments(X)
         self.clusters_used_ = tuple(len(np.unique(column)) for column in self.labels_.T)
         self.mean_confidence_ = tuple(float(np.exp(lp.max(1)).mean()) for lp in log_proba)
         if interrupted_at is not None:
@@ -528,11 +553,18 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         return _for_inference(module), history
 
     def _best_restart(self, seeds, train_restart, X, score_seed):
-        """Train one model per seed and keep the one with the highest ELBO on X.
+        """Train one model per seed and keep the one ``init_selection`` prefers.
 
-        Only the best module so far and the one in training are held in memory. A restart
-        that raises ``FloatingPointError`` is skipped with a ``RuntimeWarning``; Ctrl-C
-        ends the restarts once one has a model.
+        With ``"elbo"`` the restart with the highest ELBO on X is kept, and only the best
+        module so far and the one in training are held in memory. With ``"agreement"``
+        (and several seeds) every finished restart's labels of X (the final pass of
+        ``fit``) and its weights, copied to host memory, are kept until all have run,
+        so the device holds one network at a time and the host ``len(seeds)`` copies;
+        the restart whose partitions agree most with the others' is kept
+        (:func:`skmfc.selection.restart_agreement`; ties go to the higher ELBO) and its
+        module rebuilt from the copy. A restart that raises ``FloatingPointError`` is
+        skipped with a ``RuntimeWarning``; Ctrl-C ends the restarts once one has a
+        model, and the choice is made among the finished ones.
 
         Parameters
         ----------
@@ -555,6 +587,9 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             Its training history.
         init_elbos : ndarray of shape (len(seeds),)
             ELBO of every restart in input units; nan where it failed or did not run.
+        init_scores : ndarray of shape (len(seeds),)
+            The selection criterion of every restart (``init_elbos`` with ``"elbo"``);
+            nan where it failed or did not run, or had no other restart to agree with.
         interrupted_at : int or None
             Index of the restart Ctrl-C ended, if it did.
 
@@ -565,12 +600,17 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         KeyboardInterrupt
             When Ctrl-C came before any restart had a model.
         """
+        by_agreement = self.init_selection == "agreement" and len(seeds) > 1
         init_elbos = np.full(len(seeds), np.nan)
+        finished = {}  # by_agreement: index -> (host copy of the module, history, labels)
         best, best_elbo, failures, interrupted_at = None, -math.inf, [], None
         for index, seed in enumerate(seeds):
             try:
                 module, history = train_restart(index, seed)
                 init_elbos[index] = self._mean_elbo(module, X, score_seed)
+                if by_agreement:
+                    labels = self._restart_labels(module, X)
+                    host_copy = _host_copy(module)
             except FloatingPointError as error:
                 # The traceback holds train()'s frames and so the failed module: keep it
                 # only for the last restart, whose error may be raised.
@@ -578,12 +618,15 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                                  else error.with_traceback(None)))
                 continue
             except KeyboardInterrupt:
-                if best is None:
+                if best is None and not finished:
                     raise
                 interrupted_at = index
                 break
+            if by_agreement:
+                finished[index] = (host_copy, history, labels)
+                del host_copy, labels
             # A nan ELBO ranks lowest, and ties keep the earlier restart.
-            if best is None or init_elbos[index] > best_elbo:
+            elif best is None or init_elbos[index] > best_elbo:
                 best = (index, module, history)
                 best_elbo = init_elbos[index] if not math.isnan(init_elbos[index]) else -math.inf
             # Drop the reference, so that a losing module is freed before the next trains.
@@ -591,19 +634,39 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             if history.interrupted:
                 interrupted_at = index
                 break
-        if best is None:
+        if best is None and not finished:
             index, error = failures[-1]
             if len(failures) == 1:
                 raise error
             raise FloatingPointError(
                 f"all {len(failures)} restarts (n_init={len(seeds)}) failed; the last, "
                 f"restart {index}: {error}") from error
+        if by_agreement:
+            init_scores = restart_agreement([finished[index][2] if index in finished else None
+                                             for index in range(len(seeds))])
+            indices = sorted(finished)
+            chosen = indices[select_restart(init_scores[indices], init_elbos[indices])]
+            host_copy, history, _ = finished.pop(chosen)
+            finished.clear()
+            best = (chosen, _from_host_copy(host_copy), history)
+        elif self.init_selection == "elbo":
+            init_scores = init_elbos.copy()
+        else:  # agreement with a single restart: there is nothing to agree with
+            init_scores = np.full(len(seeds), np.nan)
         for index, error in failures:
             warnings.warn(
                 f"restart {index} of n_init={len(seeds)} failed and was skipped "
                 f"({type(error).__name__}: {error}); the estimator keeps restart {best[0]}",
                 RuntimeWarning, stacklevel=5)
-        return (*best, init_elbos, interrupted_at)
+        return (*best, init_elbos, init_scores, interrupted_at)
+
+    def _restart_labels(self, module, X):
+        """Labels of validated X under ``module`` (as ``labels_`` is computed), or None
+        when its cluster probabilities are not finite."""
+        try:
+            return self._assignments(X, module)[0]
+        except ValueError:
+            return None
 
     def _warn_interrupted(self, history, interrupted_at, n_restarts):
         """ConvergenceWarning saying which model ``fit`` kept after Ctrl-C."""
@@ -738,11 +801,16 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     def _model_dtype(self):
         return next(self.module_.parameters()).dtype
 
-    def _batches(self, X):
-        """Yield standardised tensor chunks of validated X."""
-        dtype = self._model_dtype()
+    def _batches(self, X, module=None):
+        """Yield standardised tensor chunks of validated X, for ``module`` (default
+        ``module_``), in its dtype and on its device."""
+        if module is None:
+            dtype, device = self._model_dtype(), self.device_
+        else:
+            parameter = next(module.parameters())
+            dtype, device = parameter.dtype, parameter.device
         for start in range(0, len(X), INFERENCE_BATCH_SIZE):
-            yield self._to_model_input(X[start:start + INFERENCE_BATCH_SIZE], dtype, self.device_)
+            yield self._to_model_input(X[start:start + INFERENCE_BATCH_SIZE], dtype, device)
 
     def _posterior(self, X):
         """Posterior means and log-variances of every facet, as lists of numpy arrays."""
@@ -756,18 +824,27 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         return ([np.concatenate([chunk[j][0] for chunk in chunks]) for j in range(self.n_facets)],
                 [np.concatenate([chunk[j][1] for chunk in chunks]) for j in range(self.n_facets)])
 
-    def _cluster_log_proba(self, X):
-        """``log q(c_j | x)`` of every facet, a list of (n, K_j) numpy arrays."""
+    def _cluster_log_proba(self, X, module=None):
+        """``log q(c_j | x)`` of every facet under ``module`` (default ``module_``), a
+        list of (n, K_j) numpy arrays."""
+        module = self.module_ if module is None else module
         chunks = []
         with torch.inference_mode():
-            for batch in self._batches(X):
-                posteriors = self.module_.encode(batch)
-                chunks.append([self.module_.cluster_log_posterior(j, mean, log_variance)
+            for batch in self._batches(X, module):
+                posteriors = module.encode(batch)
+                chunks.append([module.cluster_log_posterior(j, mean, log_variance)
                                .double().cpu().numpy()
                                for j, (mean, log_variance) in enumerate(posteriors)])
         for j in range(self.n_facets):
             _check_finite_output([chunk[j] for chunk in chunks], "the cluster probabilities")
         return [np.concatenate([chunk[j] for chunk in chunks]) for j in range(self.n_facets)]
+
+    def _assignments(self, X, module=None):
+        """The final evaluation-mode pass of ``fit`` over validated X under ``module``
+        (default ``module_``): labels of shape (n, n_facets) and the list of every
+        facet's ``log q(c_j | x)``."""
+        log_proba = self._cluster_log_proba(X, module)
+        return np.stack([lp.argmax(1) for lp in log_proba], axis=1), log_proba
 
     def _check_facet(self, facet):
         if facet is None:
@@ -1139,6 +1216,25 @@ def _device_available(device):
 
 def _cuda_devices(device):
     return [device.index or 0] if device.type == "cuda" else []
+
+
+def _host_copy(module):
+    """What :func:`_from_host_copy` needs to rebuild ``module`` exactly: its config, its
+    weights in host memory (shared with the module on the CPU, copied from a GPU), its
+    dtype and its device."""
+    state = {name: tensor.detach().cpu() for name, tensor in module.state_dict().items()}
+    parameter = next(module.parameters())
+    return (module.config, state, str(parameter.dtype).replace("torch.", ""),
+            parameter.device)
+
+
+def _from_host_copy(host_copy):
+    """The module :func:`_host_copy` saved, ready for inference on its device; torch's
+    global random state is left untouched by the new module's initialisation."""
+    config, state, dtype, device = host_copy
+    with torch.random.fork_rng(devices=[]):
+        module, _ = _rebuild_module(config, state, dtype, device)
+    return module
 
 
 def _for_inference(module):

@@ -1,4 +1,5 @@
-"""``n_init``: several restarts, the one with the best training ELBO kept."""
+"""``n_init``: several restarts; ``init_selection`` keeps the one that agrees most with
+the others (default) or the one with the best training ELBO."""
 
 import gc
 import io
@@ -11,6 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import skmfc.estimator
 from skmfc import MFCVAEClustering
+from skmfc.selection import restart_agreement
 from tests.conftest import tiny_estimator
 
 
@@ -39,11 +41,12 @@ def interrupt(train, args, kwargs):
     raise KeyboardInterrupt
 
 
-def test_every_restart_is_scored_and_the_best_kept(blobs):
+def test_every_restart_is_scored_and_the_best_elbo_kept(blobs):
     X, _ = blobs
-    est = tiny_estimator(n_init=3, random_state=3).fit(X)
+    est = tiny_estimator(n_init=3, random_state=3, init_selection="elbo").fit(X)
     assert est.init_elbos_.shape == (3,) and np.isfinite(est.init_elbos_).all()
     assert est.best_init_ == int(np.argmax(est.init_elbos_))
+    np.testing.assert_array_equal(est.init_scores_, est.init_elbos_)
     # init_elbos_ is in the units of score(), computed the same way: exactly equal.
     assert est.score(X) == est.init_elbos_[est.best_init_]
     np.testing.assert_array_equal(est.predict(X), est.labels_)
@@ -55,7 +58,8 @@ def test_restart_zero_is_the_single_fit_and_more_restarts_never_score_lower(blob
     improved = False
     for random_state in (0, 3):
         single = tiny_estimator(random_state=random_state).fit(X)
-        multi = tiny_estimator(n_init=3, random_state=random_state).fit(X)
+        multi = tiny_estimator(n_init=3, random_state=random_state,
+                               init_selection="elbo").fit(X)
         assert single.init_elbos_.shape == (1,) and single.best_init_ == 0
         assert multi.init_elbos_[0] == single.init_elbos_[0] == single.score(X)
         assert multi.score(X) >= single.score(X)
@@ -73,10 +77,49 @@ def test_same_random_state_same_restarts(blobs):
     second = tiny_estimator(n_init=2, random_state=5).fit(X)
     np.testing.assert_array_equal(first.labels_, second.labels_)
     np.testing.assert_array_equal(first.init_elbos_, second.init_elbos_)
+    np.testing.assert_array_equal(first.init_scores_, second.init_scores_)
     assert first.init_elbos_[0] != first.init_elbos_[1]  # the restarts differ
+    # Two restarts agree with each other equally: the ELBO breaks the tie.
+    assert first.init_scores_[0] == first.init_scores_[1]
+    assert first.best_init_ == int(np.argmax(first.init_elbos_))
 
 
-def test_only_the_best_module_is_kept_while_the_next_trains(blobs, monkeypatch):
+def test_agreement_keeps_the_restart_that_agrees_most(blobs, monkeypatch):
+    X, _ = blobs
+    labels_seen = []
+    original = MFCVAEClustering._restart_labels
+
+    def recording(self, module, X):
+        labels = original(self, module, X)
+        labels_seen.append(labels)
+        return labels
+
+    monkeypatch.setattr(MFCVAEClustering, "_restart_labels", recording)
+    est = tiny_estimator(n_init=3, random_state=3).fit(X)
+    assert est.init_selection == "agreement" and len(labels_seen) == 3
+    assert est.init_scores_.shape == (3,) and np.isfinite(est.init_scores_).all()
+    np.testing.assert_array_equal(est.init_scores_, restart_agreement(labels_seen))
+    assert est.best_init_ == int(np.argmax(est.init_scores_))
+    # The kept model is the restart's own: its labels, its ELBO, to the last bit.
+    np.testing.assert_array_equal(est.labels_, labels_seen[est.best_init_])
+    np.testing.assert_array_equal(est.predict(X), est.labels_)
+    assert est.score(X) == est.init_elbos_[est.best_init_]
+    assert est.n_iter_ == len(est.elbo_curve_) == 3 and est.converged_
+
+
+def test_agreement_with_one_restart_has_no_score(blobs):
+    X, _ = blobs
+    est = tiny_estimator(random_state=0).fit(X)
+    assert est.best_init_ == 0 and est.init_scores_.shape == (1,)
+    assert np.isnan(est.init_scores_).all()
+
+
+@pytest.mark.parametrize("init_selection, expected", [
+    ("elbo", [0, 1, 1, 1]),  # the best module so far
+    ("agreement", [0, 0, 0, 0]),  # host copies of the weights, no module
+])
+def test_at_most_the_best_module_is_kept_while_the_next_trains(blobs, monkeypatch,
+                                                               init_selection, expected):
     X, _ = blobs
     alive_at_start = []
     original = skmfc.estimator.train
@@ -89,8 +132,8 @@ def test_only_the_best_module_is_kept_while_the_next_trains(blobs, monkeypatch):
         return original(module, *args, **kwargs)
 
     monkeypatch.setattr(skmfc.estimator, "train", counting_train)
-    tiny_estimator(n_init=4, random_state=3).fit(X)
-    assert alive_at_start == [0, 1, 1, 1]
+    tiny_estimator(n_init=4, random_state=3, init_selection=init_selection).fit(X)
+    assert alive_at_start == expected
 
 
 def test_a_diverging_restart_is_skipped_with_a_warning(blobs, monkeypatch):
@@ -100,6 +143,8 @@ def test_a_diverging_restart_is_skipped_with_a_warning(blobs, monkeypatch):
                                             r"\(FloatingPointError: injected divergence\)"):
         est = tiny_estimator(n_init=3, random_state=3).fit(X)
     assert np.isnan(est.init_elbos_[1]) and np.isfinite(est.init_elbos_[[0, 2]]).all()
+    # The two finished restarts agree with each other equally: the ELBO decides.
+    assert np.isnan(est.init_scores_[1]) and est.init_scores_[0] == est.init_scores_[2]
     assert est.best_init_ == int(np.nanargmax(est.init_elbos_)) != 1
     assert est.score(X) == est.init_elbos_[est.best_init_]
     buffer = io.BytesIO()
@@ -107,6 +152,7 @@ def test_a_diverging_restart_is_skipped_with_a_warning(blobs, monkeypatch):
     buffer.seek(0)
     restored = MFCVAEClustering.load(buffer)
     np.testing.assert_array_equal(restored.init_elbos_, est.init_elbos_)
+    np.testing.assert_array_equal(restored.init_scores_, est.init_scores_)
     assert restored.best_init_ == est.best_init_
 
 
@@ -140,8 +186,22 @@ def test_ctrl_c_keeps_the_best_finished_restart(blobs, monkeypatch):
         except KeyboardInterrupt:  # uncaught, it would end the test session
             pytest.fail("fit raised the interrupt although restart 0 had finished")
     assert est.best_init_ == 0 and np.isnan(est.init_elbos_[1:]).all()
+    assert np.isnan(est.init_scores_).all()  # one finished restart: nothing to agree with
     assert est.init_elbos_[0] == single.init_elbos_[0]
     np.testing.assert_array_equal(est.labels_, single.labels_)
+    assert est.score(X) == single.score(X)
+
+
+def test_ctrl_c_chooses_by_agreement_among_the_finished_restarts(blobs, monkeypatch):
+    X, _ = blobs
+    patch_train(monkeypatch, [3], interrupt)
+    with pytest.warns(ConvergenceWarning, match=r"interrupted in restart 3; the estimator "
+                                                r"keeps restart \d, the best of those"):
+        est = tiny_estimator(n_init=4, random_state=3).fit(X)
+    assert np.isfinite(est.init_scores_[:3]).all() and np.isnan(est.init_scores_[3])
+    assert np.isnan(est.init_elbos_[3])
+    assert est.best_init_ == int(np.nanargmax(est.init_scores_)) != 3
+    assert est.score(X) == est.init_elbos_[est.best_init_]
 
 
 def test_ctrl_c_after_an_epoch_counts_the_interrupted_restart(blobs, monkeypatch):
@@ -159,6 +219,8 @@ def test_ctrl_c_after_an_epoch_counts_the_interrupted_restart(blobs, monkeypatch
                                                 r"\(restart 2 did not run\)"):
         est = tiny_estimator(n_init=3, random_state=3).fit(X)
     assert np.isfinite(est.init_elbos_[:2]).all() and np.isnan(est.init_elbos_[2])
+    # Two finished restarts tie on agreement, so the ELBO decides.
+    assert est.init_scores_[0] == est.init_scores_[1] and np.isnan(est.init_scores_[2])
     assert est.best_init_ == int(np.nanargmax(est.init_elbos_))
 
 
@@ -178,6 +240,7 @@ def test_warm_start_continues_once(blobs, monkeypatch):
     est.set_params(warm_start=True).fit(X)
     assert len(modules) == 1 and est.n_iter_ == 6
     assert est.init_elbos_.shape == (1,) and est.best_init_ == 0
+    assert est.init_scores_.shape == (1,)
     assert est.score(X) == est.init_elbos_[0]
 
 
@@ -187,6 +250,13 @@ def test_n_init_must_be_a_positive_int(blobs, n_init):
     with pytest.raises(ValueError, match=r"'n_init' parameter .* must be an int in the range "
                                          r"\[1, inf\)"):
         tiny_estimator(n_init=n_init).fit(X)
+
+
+@pytest.mark.parametrize("init_selection", ["best", "ELBO", None, 1])
+def test_init_selection_must_be_a_known_criterion(blobs, init_selection):
+    X, _ = blobs
+    with pytest.raises(ValueError, match=r"'init_selection' parameter .* must be a str among"):
+        tiny_estimator(n_init=2, init_selection=init_selection).fit(X)
 
 
 def test_verbose_names_the_restart(blobs, capsys):
