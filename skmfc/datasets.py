@@ -20,9 +20,17 @@ same fields:
 ``DESCR`` : str
     A description of the data set.
 
-Generators (:func:`make_coloured_digits`, :func:`make_shapes`) need nothing
-but numpy and scikit-learn. Loaders (:func:`load_mnist`, :func:`load_svhn`,
-:func:`load_shapes3d`) read local files only and never download anything.
+The tabular generator :func:`make_tabular_facets` differs: its ``data`` holds
+standardised features (mean 0, variance 1 per column, not in [0, 1]),
+``images`` and ``image_shape`` are None, and an extra field
+``feature_groups`` (int64 ndarray of shape (n_features,)) gives the grouping
+(facet) whose features each column holds, or -1 for a pure-noise column.
+
+Generators (:func:`make_coloured_digits`, :func:`make_shapes`,
+:func:`make_stick_figures`, :func:`make_glyphs`, :func:`make_sprites`,
+:func:`make_tabular_facets`) need nothing but numpy and scikit-learn. Loaders
+(:func:`load_mnist`, :func:`load_svhn`, :func:`load_shapes3d`) read local
+files only and never download anything.
 """
 
 import codecs
@@ -40,8 +48,14 @@ __all__ = [
     "FOREGROUND_PALETTE",
     "BACKGROUND_PALETTE",
     "SHAPE_NAMES",
+    "GLYPH_LETTERS",
+    "SPRITE_SHAPES",
     "make_coloured_digits",
     "make_shapes",
+    "make_stick_figures",
+    "make_glyphs",
+    "make_sprites",
+    "make_tabular_facets",
     "load_mnist",
     "load_svhn",
     "load_shapes3d",
@@ -470,6 +484,805 @@ def make_shapes(
         "Inspired by DeepMind's 3DShapes (Burgess & Kim, 2018).\n"
     )
     return _make_bunch(images, target, facet_names, categories, descr)
+
+
+# --------------------------------------------------------------------------
+# Shared helpers of the drawn generators
+# --------------------------------------------------------------------------
+
+
+def _check_float(value, name, low, high=None):
+    """Return ``value`` as float after checking it is finite and in [low, high]."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}.")
+    if value < low or (high is not None and value > high):
+        bounds = f">= {low}" if high is None else f"between {low} and {high}"
+        raise ValueError(f"{name} must be {bounds}, got {value}.")
+    return float(value)
+
+
+def _supersampling_factor(image_size):
+    """Supersampling factor that gives at least about 128 fine samples per side."""
+    return int(min(8, max(2, -(-128 // image_size))))
+
+
+def _fine_grid(size, factor):
+    """Pixel coordinates ``(y, x)`` of the sample centres of a supersampled grid.
+
+    The grid covers ``size x size`` output pixels with ``factor x factor``
+    samples each; pixel ``(i, j)`` spans ``[i, i + 1) x [j, j + 1)``.
+    """
+    coords = (np.arange(size * factor) + 0.5) / factor
+    return np.meshgrid(coords, coords, indexing="ij")
+
+
+def _segment_distance(y, x, start, end):
+    """Distance of the points ``(y, x)`` to the segment from start to end."""
+    (y0, x0), (y1, x1) = start, end
+    dy, dx = y1 - y0, x1 - x0
+    length2 = dy * dy + dx * dx
+    if length2 == 0.0:
+        t = 0.0
+    else:
+        t = np.clip(((y - y0) * dy + (x - x0) * dx) / length2, 0.0, 1.0)
+    return np.hypot(y - y0 - t * dy, x - x0 - t * dx)
+
+
+def _shifted_crops(canvases, which, shift_y, shift_x, pad):
+    """Windows of padded canvases that move their content by (shift_y, shift_x).
+
+    ``canvases`` has shape (n_canvases, size + 2 * pad, size + 2 * pad, ...);
+    row ``k`` of the result is canvas ``which[k]`` cropped to ``size x size``
+    so that what the canvas shows at pixel ``(pad + i, pad + j)`` appears at
+    ``(i + shift_y[k], j + shift_x[k])``. Content moved past the border is cut.
+    """
+    size = canvases.shape[1] - 2 * pad
+    rows = (pad - np.asarray(shift_y))[:, np.newaxis] + np.arange(size)
+    cols = (pad - np.asarray(shift_x))[:, np.newaxis] + np.arange(size)
+    return canvases[which[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
+# --------------------------------------------------------------------------
+# Stick figures
+# --------------------------------------------------------------------------
+
+# Figure layout in image-size units, (y, x) with y pointing down.
+_STICK_HEAD = (0.19, 0.5)
+_STICK_HEAD_RADIUS = 0.085
+_STICK_NECK = (0.285, 0.5)
+_STICK_SHOULDER = (0.36, 0.5)
+_STICK_HIP = (0.58, 0.5)
+_STICK_ARM_LENGTH = 0.25
+_STICK_LEG_LENGTH = 0.30
+_STICK_STROKE = 0.07  # line width
+
+# Arm angles in degrees below the horizontal (negative: raised), (left, right).
+_UPPER_POSES = {
+    "down": (40.0, 40.0),
+    "horizontal": (0.0, 0.0),
+    "up": (-35.0, -35.0),
+    "waving": (-35.0, 40.0),
+}
+# Legs as polylines of (dy, dx) offsets from the hip, (left, right); x of the
+# left leg points to the left of the image.
+_LOWER_POSES = {
+    "together": (((0.295, -0.05),), ((0.295, 0.05),)),
+    "apart": (((0.25, -0.17),), ((0.25, 0.17),)),
+    "kicking": (((0.295, -0.05),), ((0.07, 0.29),)),
+    "squatting": (((0.13, -0.17), (0.30, -0.12)), ((0.13, 0.17), (0.30, 0.12))),
+}
+
+
+def _stick_segments(upper, lower):
+    """Line segments (in image-size units) of the figure with the given poses."""
+    segments = [(_STICK_NECK, _STICK_HIP)]
+    shoulder_y, shoulder_x = _STICK_SHOULDER
+    for side, angle in zip((-1.0, 1.0), _UPPER_POSES[upper]):
+        radians = np.deg2rad(angle)
+        hand = (
+            shoulder_y + _STICK_ARM_LENGTH * np.sin(radians),
+            shoulder_x + side * _STICK_ARM_LENGTH * np.cos(radians),
+        )
+        segments.append((_STICK_SHOULDER, hand))
+    hip_y, hip_x = _STICK_HIP
+    for leg in _LOWER_POSES[lower]:
+        start = _STICK_HIP
+        for dy, dx in leg:
+            end = (hip_y + dy, hip_x + dx)
+            segments.append((start, end))
+            start = end
+    return segments
+
+
+def _stick_canvases(upper_names, lower_names, image_size, pad):
+    """Anti-aliased stroke coverage of every (upper, lower) pose pair.
+
+    Returns an array of shape (n_upper, n_lower, image_size + 2 * pad,
+    image_size + 2 * pad); the figure occupies the central image_size square.
+    """
+    factor = _supersampling_factor(image_size)
+    canvas_size = image_size + 2 * pad
+    y, x = _fine_grid(canvas_size, factor)
+    y, x = y - pad, x - pad  # image pixel coordinates of the central square
+    half_width = 0.5 * _STICK_STROKE * image_size
+    head_y, head_x = (image_size * value for value in _STICK_HEAD)
+    head = np.abs(np.hypot(y - head_y, x - head_x) - _STICK_HEAD_RADIUS * image_size)
+    canvases = np.empty((len(upper_names), len(lower_names), canvas_size, canvas_size))
+    for upper_index, upper in enumerate(upper_names):
+        for lower_index, lower in enumerate(lower_names):
+            distance = head
+            for start, end in _stick_segments(upper, lower):
+                start = tuple(image_size * value for value in start)
+                end = tuple(image_size * value for value in end)
+                distance = np.minimum(distance, _segment_distance(y, x, start, end))
+            canvases[upper_index, lower_index] = _block_mean(distance <= half_width, factor)
+    return canvases
+
+
+def make_stick_figures(
+    n_samples=1000,
+    *,
+    image_size=20,
+    n_upper_poses=3,
+    n_lower_poses=3,
+    jitter=1,
+    noise=0.05,
+    random_state=None,
+):
+    """Draw grey stick figures whose arm pose and leg pose vary independently.
+
+    Each image shows a light stick figure on black: a small ring for the head,
+    a vertical torso line, two arms and two legs. Two factors are drawn
+    independently and uniformly for every image:
+
+    ``"upper"`` (arm pose)
+        ``"down"`` (both arms hang down at 40 degrees), ``"horizontal"`` (both
+        stretched out), ``"up"`` (both raised at 35 degrees) and ``"waving"``
+        (the arm on the image's left raised, the other down); the first
+        ``n_upper_poses`` are used.
+    ``"lower"`` (leg pose)
+        ``"together"`` (feet close), ``"apart"`` (wide stance), ``"kicking"``
+        (the leg on the image's left down, the other kicked out sideways) and
+        ``"squatting"`` (knees bent outwards); the first ``n_lower_poses`` are
+        used.
+
+    Nuisance variation: the whole figure is shifted by a random integer
+    number of pixels in ``[-jitter, jitter]`` along each axis, the stroke
+    brightness is drawn uniformly from [0.7, 1.0], and Gaussian pixel noise
+    of standard deviation ``noise`` is added before clipping to [0, 1].
+    Strokes are anti-aliased by supersampling; the figure keeps about one
+    pixel of margin at the default size, so larger shifts may cut it at the
+    border.
+
+    Parameters
+    ----------
+    n_samples : int, default=1000
+        Number of images.
+    image_size : int, default=20
+        Height and width of the square images, from 12 to 128.
+    n_upper_poses : int, default=3
+        Number of arm poses, from 1 to 4.
+    n_lower_poses : int, default=3
+        Number of leg poses, from 1 to 4.
+    jitter : int, default=1
+        Largest shift of the figure in pixels, from 0 to ``image_size // 5``.
+    noise : float, default=0.05
+        Standard deviation of the additive Gaussian pixel noise, from 0 to 1.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the factor and nuisance draws; pass an int for reproducible
+        output.
+
+    Returns
+    -------
+    bunch : :class:`~sklearn.utils.Bunch`
+        The common fields described in :mod:`skmfc.datasets`, with
+        ``image_size x image_size x 1`` images and the facets ``("upper",
+        "lower")``, whose categories are the pose names above.
+
+    Examples
+    --------
+    >>> from skmfc.datasets import make_stick_figures
+    >>> bunch = make_stick_figures(200, random_state=0)
+    >>> bunch.images.shape, bunch.data.shape
+    ((200, 20, 20, 1), (200, 400))
+    >>> bunch.target_names
+    ('upper', 'lower')
+    >>> bunch.target_categories["upper"]
+    ('down', 'horizontal', 'up')
+    >>> bunch.target_categories["lower"]
+    ('together', 'apart', 'kicking')
+    """
+    n_samples = _check_int(n_samples, "n_samples", 1)
+    image_size = _check_int(image_size, "image_size", 12, 128)
+    n_upper_poses = _check_int(n_upper_poses, "n_upper_poses", 1, len(_UPPER_POSES))
+    n_lower_poses = _check_int(n_lower_poses, "n_lower_poses", 1, len(_LOWER_POSES))
+    jitter = _check_int(jitter, "jitter", 0, image_size // 5)
+    noise = _check_float(noise, "noise", 0.0, 1.0)
+
+    rng = check_random_state(random_state)
+    upper_names = tuple(_UPPER_POSES)[:n_upper_poses]
+    lower_names = tuple(_LOWER_POSES)[:n_lower_poses]
+    upper_codes = rng.randint(n_upper_poses, size=n_samples)
+    lower_codes = rng.randint(n_lower_poses, size=n_samples)
+    shift_y = rng.randint(-jitter, jitter + 1, size=n_samples)
+    shift_x = rng.randint(-jitter, jitter + 1, size=n_samples)
+    brightness = rng.uniform(0.7, 1.0, size=n_samples)
+
+    canvases = _stick_canvases(upper_names, lower_names, image_size, jitter)
+    canvases = canvases.reshape(-1, *canvases.shape[2:]).astype(np.float32)
+    images = _shifted_crops(
+        canvases, upper_codes * n_lower_poses + lower_codes, shift_y, shift_x, jitter
+    )
+    images *= brightness.astype(np.float32)[:, None, None]
+    if noise > 0.0:
+        images += rng.normal(0.0, noise, size=images.shape).astype(np.float32)
+    np.clip(images, 0.0, 1.0, out=images)
+
+    descr = (
+        "Stick figures\n"
+        "-------------\n"
+        f"{n_samples} grey-scale images of {image_size}x{image_size} pixels, each a "
+        "stick figure (head, torso, two arms, two legs) on black.\n"
+        f"Factors (independent, uniform): upper = arm pose {list(upper_names)}; "
+        f"lower = leg pose {list(lower_names)}.\n"
+        f"Nuisance: shift of up to {jitter} pixel(s) along each axis, stroke "
+        f"brightness uniform in [0.7, 1.0], Gaussian pixel noise of std {noise:g}.\n"
+    )
+    return _make_bunch(
+        images[..., np.newaxis],
+        np.column_stack([upper_codes, lower_codes]),
+        ("upper", "lower"),
+        {"upper": upper_names, "lower": lower_names},
+        descr,
+    )
+
+
+# --------------------------------------------------------------------------
+# Coloured glyphs with a corner marker
+# --------------------------------------------------------------------------
+
+_GLYPH_BITMAPS = {
+    "T": "#####|..#..|..#..|..#..|..#..|..#..|..#..",
+    "L": "#....|#....|#....|#....|#....|#....|#####",
+    "O": ".###.|#...#|#...#|#...#|#...#|#...#|.###.",
+    "X": "#...#|#...#|.#.#.|..#..|.#.#.|#...#|#...#",
+    "H": "#...#|#...#|#...#|#####|#...#|#...#|#...#",
+    "E": "#####|#....|#....|####.|#....|#....|#####",
+    "A": ".###.|#...#|#...#|#####|#...#|#...#|#...#",
+    "S": ".####|#....|#....|.###.|....#|....#|####.",
+    "V": "#...#|#...#|#...#|#...#|#...#|.#.#.|..#..",
+    "Z": "#####|....#|...#.|..#..|.#...|#....|#####",
+}
+
+#: Letters drawn by :func:`make_glyphs`, in code order (5x7 bitmaps).
+GLYPH_LETTERS = tuple(_GLYPH_BITMAPS)
+
+_CORNER_NAMES = ("top-left", "top-right", "bottom-left", "bottom-right")
+
+
+def _glyph_bitmap(letter):
+    """The 7x5 boolean bitmap of one letter of the built-in font."""
+    rows = _GLYPH_BITMAPS[letter].split("|")
+    return np.array([[char == "#" for char in row] for row in rows])
+
+
+def make_glyphs(
+    n_samples=1800,
+    *,
+    n_letters=6,
+    n_colours=3,
+    n_corners=4,
+    image_size=12,
+    random_state=None,
+):
+    """Draw coloured capital letters with a white marker in one image corner.
+
+    Each image shows, on black, one letter of a built-in 5x7 bitmap font
+    (:data:`GLYPH_LETTERS`: T, L, O, X, H, E, A, S, V, Z) in a saturated
+    colour, and a small white square marker in one corner. Three factors are
+    drawn independently and uniformly for every image: the letter (the first
+    ``n_letters`` of :data:`GLYPH_LETTERS`), its colour (the first
+    ``n_colours`` of :data:`FOREGROUND_PALETTE`) and the marker's corner (the
+    first ``n_corners`` of top-left, top-right, bottom-left, bottom-right).
+
+    Every font pixel covers ``s x s`` image pixels with ``s = image_size //
+    12`` (at least 1) and the marker is ``2s x 2s``. Nuisance variation: the
+    letter is centred and then shifted by a random integer in ``[-s, s]``
+    pixels along each axis (one pixel at the default size). The letter
+    never overlaps the marker.
+
+    Parameters
+    ----------
+    n_samples : int, default=1800
+        Number of images.
+    n_letters : int, default=6
+        Number of letters, from 1 to 10.
+    n_colours : int, default=3
+        Number of letter colours, from 1 to 6.
+    n_corners : int, default=4
+        Number of marker corners, from 1 to 4.
+    image_size : int, default=12
+        Height and width of the square images, from 11 to 128.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the factor and shift draws; pass an int for reproducible
+        output.
+
+    Returns
+    -------
+    bunch : :class:`~sklearn.utils.Bunch`
+        The common fields described in :mod:`skmfc.datasets`, with
+        ``image_size x image_size x 3`` images and the facets ``("letter",
+        "colour", "corner")``; categories are the letters, the colour names
+        and the corner names.
+
+    Examples
+    --------
+    >>> from skmfc.datasets import make_glyphs
+    >>> bunch = make_glyphs(300, random_state=0)
+    >>> bunch.images.shape
+    (300, 12, 12, 3)
+    >>> bunch.target_names
+    ('letter', 'colour', 'corner')
+    >>> bunch.target_categories["letter"]
+    ('T', 'L', 'O', 'X', 'H', 'E')
+    >>> bunch.target_categories["corner"]
+    ('top-left', 'top-right', 'bottom-left', 'bottom-right')
+    """
+    n_samples = _check_int(n_samples, "n_samples", 1)
+    n_letters = _check_int(n_letters, "n_letters", 1, len(GLYPH_LETTERS))
+    n_colours = _check_int(n_colours, "n_colours", 1, len(FOREGROUND_PALETTE))
+    n_corners = _check_int(n_corners, "n_corners", 1, len(_CORNER_NAMES))
+    image_size = _check_int(image_size, "image_size", 11, 128)
+
+    rng = check_random_state(random_state)
+    letters = GLYPH_LETTERS[:n_letters]
+    colour_names = tuple(FOREGROUND_PALETTE)[:n_colours]
+    corner_names = _CORNER_NAMES[:n_corners]
+    target = np.column_stack(
+        [rng.randint(n, size=n_samples) for n in (n_letters, n_colours, n_corners)]
+    )
+    letter_codes, colour_codes, corner_codes = target.T
+    scale = max(1, image_size // 12)
+    shift_y = scale * rng.randint(-1, 2, size=n_samples)
+    shift_x = scale * rng.randint(-1, 2, size=n_samples)
+
+    # Centred letter masks on a canvas padded by the largest shift.
+    pad = scale
+    canvas_size = image_size + 2 * pad
+    height, width = 7 * scale, 5 * scale
+    top = pad + (image_size - height) // 2
+    left = pad + (image_size - width) // 2
+    canvases = np.zeros((n_letters, canvas_size, canvas_size), dtype=np.float32)
+    for index, letter in enumerate(letters):
+        bitmap = np.kron(_glyph_bitmap(letter), np.ones((scale, scale), dtype=bool))
+        canvases[index, top : top + height, left : left + width] = bitmap
+    masks = _shifted_crops(canvases, letter_codes, shift_y, shift_x, pad)
+
+    colours = np.array([FOREGROUND_PALETTE[name] for name in colour_names], np.float32)
+    images = masks[..., np.newaxis] * colours[colour_codes][:, None, None, :]
+    marker = 2 * scale
+    far = image_size - marker
+    corner_origins = {
+        "top-left": (0, 0),
+        "top-right": (0, far),
+        "bottom-left": (far, 0),
+        "bottom-right": (far, far),
+    }
+    for code, name in enumerate(corner_names):
+        row, col = corner_origins[name]
+        images[corner_codes == code, row : row + marker, col : col + marker, :] = 1.0
+
+    descr = (
+        "Coloured glyphs\n"
+        "---------------\n"
+        f"{n_samples} colour images of {image_size}x{image_size} pixels: a capital letter "
+        f"of a 5x7 bitmap font ({scale} pixel(s) per font pixel) on black and a white "
+        f"{marker}x{marker} marker in one corner.\n"
+        f"Factors (independent, uniform): letter {list(letters)}; colour "
+        f"{list(colour_names)}; marker corner {list(corner_names)}.\n"
+        f"Nuisance: the letter is shifted by up to {scale} pixel(s) along each axis.\n"
+    )
+    return _make_bunch(
+        images,
+        target,
+        ("letter", "colour", "corner"),
+        {"letter": letters, "colour": colour_names, "corner": corner_names},
+        descr,
+    )
+
+
+# --------------------------------------------------------------------------
+# Sprites (in the spirit of DeepMind's dSprites)
+# --------------------------------------------------------------------------
+
+#: Shapes drawn by :func:`make_sprites`.
+SPRITE_SHAPES = ("square", "ellipse", "triangle", "cross")
+
+# Sprite centres in image-size units, (y, x), for each number of positions.
+_SPRITE_POSITIONS = {
+    1: {"centre": (0.5, 0.5)},
+    2: {"left": (0.5, 0.27), "right": (0.5, 0.73)},
+    3: {"top-left": (0.27, 0.27), "top-right": (0.27, 0.73), "bottom": (0.73, 0.5)},
+    4: {
+        "top-left": (0.27, 0.27),
+        "top-right": (0.27, 0.73),
+        "bottom-left": (0.73, 0.27),
+        "bottom-right": (0.73, 0.73),
+    },
+}
+# Sprite sizes (side of the bounding box) in image-size units.
+_SPRITE_SMALLEST, _SPRITE_LARGEST = 0.25, 0.41
+
+
+def _sprite_mask(shape, u, v):
+    """Boolean mask of a shape in coordinates scaled to its bounding box [-1, 1]^2.
+
+    ``u`` points right and ``v`` down.
+    """
+    if shape == "square":
+        return (np.abs(u) <= 0.8) & (np.abs(v) <= 0.8)
+    if shape == "ellipse":
+        return u**2 + (v / 0.6) ** 2 <= 1.0
+    if shape == "triangle":  # pointing up, apex at v = -1, base at v = 1
+        return (v <= 1.0) & (np.abs(u) <= 0.5 * (v + 1.0))
+    if shape == "cross":
+        arm = 0.34
+        return ((np.abs(u) <= 1.0) & (np.abs(v) <= arm)) | (
+            (np.abs(v) <= 1.0) & (np.abs(u) <= arm)
+        )
+    raise ValueError(f"unknown sprite shape {shape!r}")  # pragma: no cover
+
+
+def make_sprites(
+    n_samples=2000,
+    *,
+    image_size=16,
+    n_shapes=3,
+    n_scales=3,
+    n_positions=4,
+    n_colours=3,
+    random_state=None,
+):
+    """Draw one coloured sprite on black, in the spirit of DeepMind's dSprites.
+
+    Four factors are drawn independently and uniformly for every image:
+
+    ``"shape"``
+        The first ``n_shapes`` of :data:`SPRITE_SHAPES`: a square, a wide
+        ellipse, an upward triangle and a plus-shaped cross.
+    ``"scale"``
+        The side of the sprite's bounding box, ``n_scales`` values evenly
+        spaced from 0.25 to 0.41 of the image size (0.33 for one scale).
+    ``"position"``
+        The sprite's centre: the image centre for 1 position; left and right
+        for 2; top-left, top-right and bottom for 3; the centres of a 2x2
+        grid for 4 (centres at 0.27 and 0.73 of the image size).
+    ``"colour"``
+        The first ``n_colours`` of :data:`FOREGROUND_PALETTE`.
+
+    Nuisance variation: the sprite is shifted by a random integer number of
+    pixels in ``[-j, j]`` along each axis, with ``j = image_size // 16`` (one
+    pixel at the default size); the sprite always stays whole inside the
+    image. Edges are anti-aliased by supersampling.
+
+    Parameters
+    ----------
+    n_samples : int, default=2000
+        Number of images.
+    image_size : int, default=16
+        Height and width of the square images, from 16 to 128.
+    n_shapes : int, default=3
+        Number of shapes, from 1 to 4.
+    n_scales : int, default=3
+        Number of sizes, from 1 to 4.
+    n_positions : int, default=4
+        Number of positions, from 1 to 4.
+    n_colours : int, default=3
+        Number of colours, from 1 to 6.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the factor and shift draws; pass an int for reproducible
+        output.
+
+    Returns
+    -------
+    bunch : :class:`~sklearn.utils.Bunch`
+        The common fields described in :mod:`skmfc.datasets`, with
+        ``image_size x image_size x 3`` images and the facets ``("shape",
+        "scale", "position", "colour")``. Scale categories are named by the
+        size as a fraction of the image size, positions by where they are.
+
+    Examples
+    --------
+    >>> from skmfc.datasets import make_sprites
+    >>> bunch = make_sprites(100, random_state=0)
+    >>> bunch.images.shape
+    (100, 16, 16, 3)
+    >>> bunch.target_names
+    ('shape', 'scale', 'position', 'colour')
+    >>> bunch.target_categories["shape"]
+    ('square', 'ellipse', 'triangle')
+    >>> bunch.target_categories["position"]
+    ('top-left', 'top-right', 'bottom-left', 'bottom-right')
+    """
+    n_samples = _check_int(n_samples, "n_samples", 1)
+    image_size = _check_int(image_size, "image_size", 16, 128)
+    n_shapes = _check_int(n_shapes, "n_shapes", 1, len(SPRITE_SHAPES))
+    n_scales = _check_int(n_scales, "n_scales", 1, 4)
+    n_positions = _check_int(n_positions, "n_positions", 1, len(_SPRITE_POSITIONS))
+    n_colours = _check_int(n_colours, "n_colours", 1, len(FOREGROUND_PALETTE))
+
+    shapes = SPRITE_SHAPES[:n_shapes]
+    if n_scales == 1:
+        sizes = np.array([0.5 * (_SPRITE_SMALLEST + _SPRITE_LARGEST)])
+    else:
+        sizes = np.linspace(_SPRITE_SMALLEST, _SPRITE_LARGEST, n_scales)
+    positions = _SPRITE_POSITIONS[n_positions]
+    colour_names = tuple(FOREGROUND_PALETTE)[:n_colours]
+
+    rng = check_random_state(random_state)
+    n_categories = (n_shapes, n_scales, n_positions, n_colours)
+    target = np.column_stack([rng.randint(n, size=n_samples) for n in n_categories])
+    shape_codes, scale_codes, position_codes, colour_codes = target.T
+    jitter = image_size // 16
+    shift_y = rng.randint(-jitter, jitter + 1, size=n_samples)
+    shift_x = rng.randint(-jitter, jitter + 1, size=n_samples)
+
+    # Anti-aliased coverage of every (shape, scale, position) on padded canvases.
+    factor = _supersampling_factor(image_size)
+    y, x = _fine_grid(image_size + 2 * jitter, factor)
+    y, x = y - jitter, x - jitter
+    canvases = np.empty(
+        (n_shapes, n_scales, n_positions, image_size + 2 * jitter, image_size + 2 * jitter),
+        dtype=np.float32,
+    )
+    for shape_index, shape in enumerate(shapes):
+        for scale_index, size in enumerate(sizes):
+            half = 0.5 * size * image_size
+            for position_index, (centre_y, centre_x) in enumerate(positions.values()):
+                u = (x - centre_x * image_size) / half
+                v = (y - centre_y * image_size) / half
+                canvases[shape_index, scale_index, position_index] = _block_mean(
+                    _sprite_mask(shape, u, v), factor
+                )
+    canvases = canvases.reshape(-1, *canvases.shape[3:])
+    which = (shape_codes * n_scales + scale_codes) * n_positions + position_codes
+    coverage = _shifted_crops(canvases, which, shift_y, shift_x, jitter)
+
+    colours = np.array([FOREGROUND_PALETTE[name] for name in colour_names], np.float32)
+    images = coverage[..., np.newaxis] * colours[colour_codes][:, None, None, :]
+    np.clip(images, 0.0, 1.0, out=images)
+
+    categories = {
+        "shape": shapes,
+        "scale": tuple(f"{size:.2f}" for size in sizes),
+        "position": tuple(positions),
+        "colour": colour_names,
+    }
+    descr = (
+        "Sprites\n"
+        "-------\n"
+        f"{n_samples} colour images of {image_size}x{image_size} pixels, each one "
+        "anti-aliased sprite on black.\n"
+        f"Factors (independent, uniform): shape {list(shapes)}; scale "
+        f"{list(categories['scale'])} (side as a fraction of the image size); position "
+        f"{list(positions)}; colour {list(colour_names)}.\n"
+        f"Nuisance: shift of up to {jitter} pixel(s) along each axis.\n"
+        "Inspired by DeepMind's dSprites (Matthey et al., 2017).\n"
+    )
+    return _make_bunch(images, target, ("shape", "scale", "position", "colour"), categories, descr)
+
+
+# --------------------------------------------------------------------------
+# Tabular data with several independent groupings
+# --------------------------------------------------------------------------
+
+
+def _as_per_grouping(value, name, n_groupings, check):
+    """Broadcast a scalar to one value per grouping and check every value."""
+    if np.isscalar(value) or isinstance(value, numbers.Number):
+        values = [value] * n_groupings
+    else:
+        values = list(value)
+        if len(values) != n_groupings:
+            raise ValueError(
+                f"{name} must have one entry per grouping ({n_groupings}, the length of "
+                f"n_clusters), got {len(values)}: {value!r}."
+            )
+    return [check(item, f"{name}[{index}]") for index, item in enumerate(values)]
+
+
+def _random_orthonormal(n_rows, n_cols, rng):
+    """Random matrix with orthonormal columns (or rows, if it is wide)."""
+    q, r = np.linalg.qr(rng.standard_normal((max(n_rows, n_cols), min(n_rows, n_cols))))
+    q *= np.sign(np.diag(r))
+    return q if n_rows >= n_cols else q.T
+
+
+def _regular_simplex(n_vertices, dim, edge, rng):
+    """Vertices of a randomly rotated regular simplex in R^dim, all edges ``edge``.
+
+    Needs ``dim >= n_vertices - 1``; the simplex is centred on the origin.
+    """
+    centred = np.eye(n_vertices) - 1.0 / n_vertices  # every pair sqrt(2) apart
+    _, _, basis = np.linalg.svd(centred)
+    vertices = np.zeros((n_vertices, dim))
+    vertices[:, : n_vertices - 1] = centred @ basis[: n_vertices - 1].T
+    vertices *= edge / np.sqrt(2.0)
+    return vertices @ _random_orthonormal(dim, dim, rng).T
+
+
+def make_tabular_facets(
+    n_samples=2000,
+    *,
+    n_clusters=(4, 3),
+    n_features=(8, 8),
+    separation=(4.0, 2.5),
+    n_noise_features=2,
+    random_state=None,
+):
+    """Tabular data with several independent groupings, each in its own features.
+
+    Not images: the Bunch holds ``images=None`` and ``image_shape=None``,
+    standardised (not [0, 1]) float32 ``data``, and an extra field
+    ``feature_groups`` (see Returns).
+
+    For every grouping ``g`` (one per entry of ``n_clusters``), each sample
+    gets a class drawn uniformly from ``n_clusters[g]`` classes, independently
+    of the other groupings. The classes are isotropic unit-variance Gaussians
+    in a latent space of ``d = max(2, n_clusters[g] - 1)`` dimensions whose
+    centres form a randomly rotated regular simplex: every pair of class
+    centres is exactly ``separation[g]`` apart (in units of the within-class
+    standard deviation). The latent points are mapped into ``n_features[g]``
+    features by a fixed random network with one tanh hidden layer and a linear
+    output (random orthonormal weights, hidden pre-activations of standard
+    deviation about 1), so the classes are non-linearly mixed over the
+    features of their grouping. ``n_noise_features`` columns of pure Gaussian noise are
+    appended, the columns are put in a random fixed order (the groupings'
+    features are not contiguous) and every column is standardised to mean 0
+    and variance 1.
+
+    A larger separation gives a stronger grouping: with the defaults,
+    grouping 0 (4 classes, separation 4) is strong and grouping 1 (3
+    classes, separation 2.5) weaker, though each is clearly recoverable from
+    its own features. The random structure (centres, maps, column order) is
+    drawn before the samples, so for an int ``random_state`` it does not
+    depend on ``n_samples``.
+
+    Parameters
+    ----------
+    n_samples : int, default=2000
+        Number of rows, at least 2.
+    n_clusters : int or sequence of int, default=(4, 3)
+        Number of classes of each grouping, from 2 to 10; 1 to 4 groupings.
+        An int means a single grouping.
+    n_features : int or sequence of int, default=(8, 8)
+        Number of features of each grouping, at least its latent dimension
+        ``max(2, n_clusters[g] - 1)``; an int is used for every grouping.
+    separation : float or sequence of float, default=(4.0, 2.5)
+        Distance between any two class centres of each grouping, in units of
+        the within-class standard deviation, from 0 to 100; a float is used
+        for every grouping.
+    n_noise_features : int, default=2
+        Number of columns of pure noise, at least 0.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the structure and of the samples; pass an int for
+        reproducible output.
+
+    Returns
+    -------
+    bunch : :class:`~sklearn.utils.Bunch`
+        ``data`` (ndarray of shape (n_samples, sum(n_features) +
+        n_noise_features), float32, standardised columns), ``images=None``,
+        ``target`` (int64, one column per grouping), ``target_names``
+        (``("grouping0", "grouping1", ...)``), ``target_categories`` (``("0",
+        "1", ...)`` for each grouping), ``image_shape=None``, ``DESCR`` and
+        ``feature_groups``: int64 ndarray of shape (n_columns,) holding, for
+        each column of ``data``, the index of its grouping, or -1 for a noise
+        column.
+
+    Examples
+    --------
+    >>> from skmfc.datasets import make_tabular_facets
+    >>> bunch = make_tabular_facets(500, random_state=0)
+    >>> bunch.data.shape, bunch.target.shape
+    ((500, 18), (500, 2))
+    >>> bunch.target_names
+    ('grouping0', 'grouping1')
+    >>> bunch.target_categories["grouping1"]
+    ('0', '1', '2')
+    >>> sorted(bunch.feature_groups.tolist()).count(-1)
+    2
+    >>> bunch.images is None and bunch.image_shape is None
+    True
+    """
+    n_samples = _check_int(n_samples, "n_samples", 2)
+    if np.isscalar(n_clusters) or isinstance(n_clusters, numbers.Number):
+        n_clusters = [n_clusters]
+    else:
+        n_clusters = list(n_clusters)
+    if not 1 <= len(n_clusters) <= 4:
+        raise ValueError(
+            f"n_clusters must give 1 to 4 groupings (one entry each), got {len(n_clusters)}."
+        )
+    n_clusters = [
+        _check_int(value, f"n_clusters[{index}]", 2, 10) for index, value in enumerate(n_clusters)
+    ]
+    n_groupings = len(n_clusters)
+    latent_dims = [max(2, k - 1) for k in n_clusters]
+    n_features = _as_per_grouping(
+        n_features, "n_features", n_groupings, lambda value, name: _check_int(value, name, 1)
+    )
+    for index, (n, dim) in enumerate(zip(n_features, latent_dims)):
+        if n < dim:
+            raise ValueError(
+                f"n_features[{index}] must be at least the latent dimension {dim} of a "
+                f"grouping of {n_clusters[index]} clusters, got {n}."
+            )
+    separation = _as_per_grouping(
+        separation,
+        "separation",
+        n_groupings,
+        lambda value, name: _check_float(value, name, 0.0, 100.0),
+    )
+    n_noise_features = _check_int(n_noise_features, "n_noise_features", 0)
+
+    rng = check_random_state(random_state)
+    # Structure first: centres, maps and column order.
+    structures = []
+    for k, dim, n_out, distance in zip(n_clusters, latent_dims, n_features, separation):
+        centres = _regular_simplex(k, dim, distance, rng)
+        # Orthonormal weights keep the class geometry about equally well
+        # conditioned for every seed; the hidden pre-activations have a standard
+        # deviation of about 1 (``spread`` is that of one latent coordinate), so
+        # tanh bends the data clearly without folding it.
+        spread = np.sqrt(1.0 + distance**2 * (k - 1) / (2.0 * k * dim))
+        n_hidden = max(16, 2 * n_out)
+        hidden_weights = _random_orthonormal(dim, n_hidden, rng)
+        hidden_weights *= np.sqrt(n_hidden / dim) / spread
+        hidden_bias = rng.uniform(-1.0, 1.0, size=n_hidden)
+        output_weights = _random_orthonormal(n_hidden, n_out, rng)
+        structures.append((centres, hidden_weights, hidden_bias, output_weights))
+    n_columns = sum(n_features) + n_noise_features
+    column_order = rng.permutation(n_columns)
+
+    target = np.column_stack([rng.randint(k, size=n_samples) for k in n_clusters])
+    blocks, groups = [], []
+    for index, (centres, hidden_weights, hidden_bias, output_weights) in enumerate(structures):
+        latent = centres[target[:, index]] + rng.standard_normal((n_samples, centres.shape[1]))
+        blocks.append(np.tanh(latent @ hidden_weights + hidden_bias) @ output_weights)
+        groups.append(np.full(output_weights.shape[1], index))
+    blocks.append(rng.standard_normal((n_samples, n_noise_features)))
+    groups.append(np.full(n_noise_features, -1))
+    data = np.hstack(blocks)[:, column_order]
+    feature_groups = np.concatenate(groups)[column_order].astype(np.int64)
+    scale = data.std(axis=0)
+    data = (data - data.mean(axis=0)) / np.where(scale > 0.0, scale, 1.0)
+
+    target_names = tuple(f"grouping{index}" for index in range(n_groupings))
+    descr = (
+        "Tabular facets\n"
+        "--------------\n"
+        f"{n_samples} rows of {n_columns} standardised features (not images).\n"
+        f"Factors (independent, uniform): {n_groupings} grouping(s) with "
+        f"{n_clusters} classes. Grouping g lives in its own {n_features} features: "
+        "unit-variance Gaussian classes in a latent space whose centres are "
+        f"{[float(s) for s in separation]} apart, mapped by a random tanh network.\n"
+        f"{n_noise_features} pure-noise column(s); column order shuffled; "
+        "feature_groups gives each column's grouping (-1: noise).\n"
+    )
+    return Bunch(
+        data=np.ascontiguousarray(data, dtype=np.float32),
+        images=None,
+        target=np.ascontiguousarray(target, dtype=np.int64),
+        target_names=target_names,
+        target_categories={
+            name: tuple(str(code) for code in range(k))
+            for name, k in zip(target_names, n_clusters)
+        },
+        image_shape=None,
+        DESCR=descr,
+        feature_groups=feature_groups,
+    )
 
 
 # --------------------------------------------------------------------------

@@ -14,12 +14,18 @@ from sklearn.datasets import load_digits
 from skmfc.datasets import (
     BACKGROUND_PALETTE,
     FOREGROUND_PALETTE,
+    GLYPH_LETTERS,
     SHAPE_NAMES,
+    SPRITE_SHAPES,
     load_mnist,
     load_shapes3d,
     load_svhn,
     make_coloured_digits,
+    make_glyphs,
     make_shapes,
+    make_sprites,
+    make_stick_figures,
+    make_tabular_facets,
 )
 
 
@@ -538,3 +544,607 @@ def test_load_shapes3d_reads_h5_files(tmp_path):
     for image, target in zip(subset.images, subset.target):
         index = np.flatnonzero((everything.images == image).all(axis=(1, 2, 3)))
         np.testing.assert_array_equal(everything.target[index[0]], target)
+
+
+# --------------------------------------------------------------------------
+# Helpers of the tests of the drawn generators
+# --------------------------------------------------------------------------
+
+
+def held_out_accuracy(features, labels, n_train):
+    """Accuracy of a ridge classifier trained on the first n_train rows."""
+    from sklearn.linear_model import RidgeClassifier
+
+    classifier = RidgeClassifier(alpha=1.0).fit(features[:n_train], labels[:n_train])
+    return classifier.score(features[n_train:], labels[n_train:])
+
+
+def shift_image(image, shift_y, shift_x):
+    """Move an image's content by whole pixels, filling with zeros."""
+    shifted = np.zeros_like(image)
+    size_y, size_x = image.shape[:2]
+    source_y = slice(max(0, -shift_y), size_y - max(0, shift_y))
+    source_x = slice(max(0, -shift_x), size_x - max(0, shift_x))
+    target_y = slice(max(0, shift_y), size_y - max(0, -shift_y))
+    target_x = slice(max(0, shift_x), size_x - max(0, -shift_x))
+    shifted[target_y, target_x] = image[source_y, source_x]
+    return shifted
+
+
+def is_shifted_copy(image, reference, max_shift, atol=1e-5):
+    """Whether image equals reference moved by at most max_shift pixels per axis."""
+    shifts = range(-max_shift, max_shift + 1)
+    return any(
+        np.allclose(image, shift_image(reference, dy, dx), atol=atol)
+        for dy, dx in itertools.product(shifts, shifts)
+    )
+
+
+def assert_independent_and_uniform(target, n_categories, tolerance=0.2):
+    """Every factor is roughly uniform and every pair of categories co-occurs."""
+    n_samples = len(target)
+    for column, n in enumerate(n_categories):
+        counts = np.bincount(target[:, column], minlength=n)
+        assert len(counts) == n
+        assert counts.min() > (1 - tolerance) * n_samples / n
+        assert counts.max() < (1 + tolerance) * n_samples / n
+    for first, second in itertools.combinations(range(len(n_categories)), 2):
+        counts = np.zeros((n_categories[first], n_categories[second]))
+        np.add.at(counts, (target[:, first], target[:, second]), 1)
+        expected = n_samples / counts.size
+        assert counts.min() > 0.6 * expected and counts.max() < 1.4 * expected
+
+
+# --------------------------------------------------------------------------
+# make_stick_figures
+# --------------------------------------------------------------------------
+
+UPPER_POSES = ("down", "horizontal", "up", "waving")
+LOWER_POSES = ("together", "apart", "kicking", "squatting")
+
+
+def test_stick_figures_fields_and_categories():
+    bunch = make_stick_figures(random_state=0)
+    assert_common_bunch(bunch, (20, 20, 1), ("upper", "lower"))
+    assert len(bunch.target) == 1000
+    assert bunch.target_categories["upper"] == UPPER_POSES[:3]
+    assert bunch.target_categories["lower"] == LOWER_POSES[:3]
+    assert "Stick figures" in bunch.DESCR
+
+
+@pytest.mark.parametrize(
+    "image_size, jitter", [(12, 0), (12, 2), (13, 1), (20, 4), (33, 2), (64, 3)]
+)
+def test_stick_figures_every_image_size_works(image_size, jitter):
+    bunch = make_stick_figures(
+        30, image_size=image_size, jitter=jitter, n_upper_poses=4, n_lower_poses=4, random_state=0
+    )
+    assert_common_bunch(bunch, (image_size, image_size, 1), ("upper", "lower"))
+    assert np.isfinite(bunch.data).all()
+    # A figure covers a sizeable part of the image, whatever the size (about
+    # 15% of the pixels), even when a large shift cuts it at the border.
+    assert ((bunch.data > 0.3).mean(axis=1) > 0.08).all()
+
+
+def test_stick_figures_is_deterministic_given_random_state():
+    first = make_stick_figures(200, random_state=3)
+    second = make_stick_figures(200, random_state=np.random.RandomState(3))
+    other = make_stick_figures(200, random_state=4)
+    np.testing.assert_array_equal(first.data, second.data)
+    np.testing.assert_array_equal(first.target, second.target)
+    assert not np.array_equal(first.target, other.target)
+
+
+def test_stick_figures_parameters_set_the_number_of_categories():
+    bunch = make_stick_figures(400, n_upper_poses=4, n_lower_poses=2, random_state=0)
+    assert bunch.target_categories["upper"] == UPPER_POSES
+    assert bunch.target_categories["lower"] == LOWER_POSES[:2]
+    assert [len(np.unique(column)) for column in bunch.target.T] == [4, 2]
+
+
+def test_stick_figures_factors_are_independent_and_uniform():
+    bunch = make_stick_figures(3200, n_upper_poses=4, n_lower_poses=4, random_state=0)
+    assert_independent_and_uniform(bunch.target, (4, 4))
+
+
+def test_stick_figures_same_factors_give_same_image_up_to_nuisance():
+    kwargs = {"n_upper_poses": 4, "n_lower_poses": 4, "noise": 0.0}
+    # Without shift and noise, images of the same poses differ only in brightness.
+    still = make_stick_figures(300, jitter=0, random_state=0, **kwargs)
+    peaks = still.data.max(axis=1)
+    assert peaks.min() >= 0.7 - 1e-6 and peaks.max() <= 1.0 + 1e-6
+    assert peaks.max() - peaks.min() > 0.2  # brightness does vary
+    normalised = still.images / peaks[:, None, None, None]
+    templates = {}
+    for image, target in zip(normalised, map(tuple, still.target)):
+        templates.setdefault(target, image)
+        np.testing.assert_allclose(image, templates[target], atol=1e-5)
+    assert len(templates) == 16
+    # With jitter, each figure is one of those templates moved by at most 1 pixel.
+    moved = make_stick_figures(150, jitter=1, random_state=1, **kwargs)
+    moved_normalised = moved.images / moved.data.max(axis=1)[:, None, None, None]
+    n_shifted = 0
+    for image, target in zip(moved_normalised, map(tuple, moved.target)):
+        assert is_shifted_copy(image, templates[target], 1)
+        n_shifted += not np.allclose(image, templates[target], atol=1e-5)
+    assert n_shifted > 100  # 8 of 9 shifts move the figure
+
+
+def test_stick_figures_noise_is_additive_gaussian():
+    clean = make_stick_figures(500, noise=0.0, random_state=0)
+    noisy = make_stick_figures(500, noise=0.05, random_state=0)
+    np.testing.assert_array_equal(clean.target, noisy.target)
+    # Stroke pixels of mid intensity are never clipped (about 5 standard
+    # deviations from 0 and 1).
+    mid_grey = (clean.data > 0.25) & (clean.data < 0.75)
+    assert mid_grey.sum() > 5000
+    residual = (noisy.data - clean.data)[mid_grey]
+    assert abs(residual.mean()) < 0.01
+    assert 0.04 < residual.std() < 0.06
+    assert (clean.data == 0.0).mean() > 0.5  # a black background
+
+
+def test_stick_figures_poses_differ_in_many_pixels():
+    # Every pair of poses changes several pixels clearly, for both factors.
+    bunch = make_stick_figures(
+        400, n_upper_poses=4, n_lower_poses=4, jitter=0, noise=0.0, random_state=0
+    )
+    combos, first_index = np.unique(bunch.target, axis=0, return_index=True)
+    assert len(combos) == 16
+    images = bunch.data[first_index] / bunch.data[first_index].max(axis=1, keepdims=True)
+    for left, right in itertools.combinations(range(16), 2):
+        n_changed = (np.abs(images[left] - images[right]) > 0.3).sum()
+        assert n_changed >= 4, (combos[left], combos[right])
+
+
+def test_stick_figures_every_factor_is_visible_in_pixels():
+    bunch = make_stick_figures(1000, n_upper_poses=4, n_lower_poses=4, random_state=2)
+    for column, name in enumerate(bunch.target_names):
+        accuracy = held_out_accuracy(bunch.data, bunch.target[:, column], 700)
+        assert accuracy > 0.9, (name, accuracy)  # chance is 0.25
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n_samples": 0}, "n_samples"),
+        ({"image_size": 11}, "image_size"),
+        ({"image_size": 129}, "image_size"),
+        ({"image_size": 20.0}, "image_size"),
+        ({"n_upper_poses": 0}, "n_upper_poses"),
+        ({"n_upper_poses": 5}, "n_upper_poses"),
+        ({"n_lower_poses": 5}, "n_lower_poses"),
+        ({"n_lower_poses": True}, "n_lower_poses"),
+        ({"jitter": -1}, "jitter"),
+        ({"jitter": 5}, "jitter"),
+        ({"noise": -0.1}, "noise"),
+        ({"noise": float("nan")}, "noise"),
+        ({"noise": "low"}, "noise"),
+    ],
+)
+def test_stick_figures_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_stick_figures(**{"n_samples": 10, **kwargs})
+
+
+# --------------------------------------------------------------------------
+# make_glyphs
+# --------------------------------------------------------------------------
+
+CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
+
+
+def test_glyphs_fields_and_categories():
+    bunch = make_glyphs(random_state=0)
+    assert_common_bunch(bunch, (12, 12, 3), ("letter", "colour", "corner"))
+    assert len(bunch.target) == 1800
+    assert bunch.target_categories["letter"] == GLYPH_LETTERS[:6]
+    assert bunch.target_categories["colour"] == ("red", "green", "blue")
+    assert bunch.target_categories["corner"] == CORNERS
+
+
+def test_glyph_letters_are_distinct_5x7_bitmaps():
+    from skmfc.datasets import _glyph_bitmap
+
+    assert len(GLYPH_LETTERS) == len(set(GLYPH_LETTERS)) == 10
+    bitmaps = np.array([_glyph_bitmap(letter) for letter in GLYPH_LETTERS])
+    assert bitmaps.shape == (10, 7, 5)
+    flat = bitmaps.reshape(10, -1)
+    differences = (flat[:, None] != flat[None]).sum(axis=-1)
+    assert differences[~np.eye(10, dtype=bool)].min() >= 4
+
+
+@pytest.mark.parametrize("image_size", [11, 12, 17, 24, 36, 64])
+def test_glyphs_every_image_size_works(image_size):
+    bunch = make_glyphs(40, n_letters=10, image_size=image_size, random_state=0)
+    assert_common_bunch(bunch, (image_size, image_size, 3), ("letter", "colour", "corner"))
+    scale = max(1, image_size // 12)
+    # Marker (2s x 2s) plus the letter's strokes: at least 4s^2 + 7s^2 lit pixels.
+    lit = (bunch.images.max(axis=-1) > 0).sum(axis=(1, 2))
+    assert lit.min() >= 11 * scale**2
+
+
+def test_glyphs_is_deterministic_given_random_state():
+    first = make_glyphs(300, random_state=5)
+    second = make_glyphs(300, random_state=np.random.RandomState(5))
+    other = make_glyphs(300, random_state=6)
+    np.testing.assert_array_equal(first.data, second.data)
+    np.testing.assert_array_equal(first.target, second.target)
+    assert not np.array_equal(first.target, other.target)
+
+
+def test_glyphs_parameters_set_the_number_of_categories():
+    bunch = make_glyphs(600, n_letters=10, n_colours=6, n_corners=2, random_state=0)
+    assert bunch.target_categories["letter"] == GLYPH_LETTERS
+    assert bunch.target_categories["colour"] == tuple(FOREGROUND_PALETTE)
+    assert bunch.target_categories["corner"] == CORNERS[:2]
+    assert [len(np.unique(column)) for column in bunch.target.T] == [10, 6, 2]
+
+
+def test_glyphs_factors_are_independent_and_uniform():
+    bunch = make_glyphs(3600, random_state=0)
+    assert_independent_and_uniform(bunch.target, (6, 3, 4))
+
+
+def test_glyphs_colour_and_corner_are_exact():
+    bunch = make_glyphs(500, n_colours=6, random_state=0)
+    palette = np.array(list(FOREGROUND_PALETTE.values()), dtype=np.float32)
+    corner_slices = {
+        0: (slice(0, 2), slice(0, 2)),
+        1: (slice(0, 2), slice(10, 12)),
+        2: (slice(10, 12), slice(0, 2)),
+        3: (slice(10, 12), slice(10, 12)),
+    }
+    for image, (_, colour, corner) in zip(bunch.images, bunch.target):
+        rows, cols = corner_slices[corner]
+        np.testing.assert_array_equal(image[rows, cols], 1.0)  # the white marker
+        rest = image.copy()
+        rest[rows, cols] = 0.0
+        lit = rest.max(axis=-1) > 0
+        assert 7 <= lit.sum() <= 35  # the letter alone, in one colour
+        np.testing.assert_array_equal(rest[lit], np.broadcast_to(palette[colour], (lit.sum(), 3)))
+        # The other corners stay black: the letter never reaches them.
+        for other, (other_rows, other_cols) in corner_slices.items():
+            if other != corner:
+                assert not image[other_rows, other_cols].any()
+
+
+def test_glyphs_same_factors_give_same_image_up_to_a_shift():
+    bunch = make_glyphs(1800, n_letters=4, n_colours=2, n_corners=2, random_state=0)
+    combos, inverse = np.unique(bunch.target, axis=0, return_inverse=True)
+    assert len(combos) == 16
+    for combo_index in range(len(combos)):
+        images = bunch.images[inverse.ravel() == combo_index]
+        distinct = np.unique(images.reshape(len(images), -1), axis=0)
+        assert 2 <= len(distinct) <= 9  # one image per shift of the letter
+        # Remove the marker (the letter never reaches the two outer columns on
+        # either side); the letters are shifted copies of each other.
+        letters = images.copy()
+        letters[:, :, :2] = 0.0
+        letters[:, :, -2:] = 0.0
+        for letter in letters[:10]:
+            assert is_shifted_copy(letter, letters[0], 2, atol=0.0)
+
+
+def test_glyphs_every_factor_is_visible_in_pixels():
+    bunch = make_glyphs(1800, random_state=1)
+    for column, name in enumerate(bunch.target_names):
+        accuracy = held_out_accuracy(bunch.data, bunch.target[:, column], 1200)
+        assert accuracy > 0.95, (name, accuracy)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n_samples": 0}, "n_samples"),
+        ({"n_letters": 0}, "n_letters"),
+        ({"n_letters": 11}, "n_letters"),
+        ({"n_colours": 7}, "n_colours"),
+        ({"n_colours": 2.0}, "n_colours"),
+        ({"n_corners": 0}, "n_corners"),
+        ({"n_corners": 5}, "n_corners"),
+        ({"image_size": 10}, "image_size"),
+        ({"image_size": 129}, "image_size"),
+    ],
+)
+def test_glyphs_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_glyphs(**{"n_samples": 10, **kwargs})
+
+
+# --------------------------------------------------------------------------
+# make_sprites
+# --------------------------------------------------------------------------
+
+SPRITE_FACETS = ("shape", "scale", "position", "colour")
+
+
+def test_sprites_fields_and_categories():
+    bunch = make_sprites(random_state=0)
+    assert_common_bunch(bunch, (16, 16, 3), SPRITE_FACETS)
+    assert len(bunch.target) == 2000
+    assert bunch.target_categories["shape"] == SPRITE_SHAPES[:3]
+    assert bunch.target_categories["scale"] == ("0.25", "0.33", "0.41")
+    assert bunch.target_categories["position"] == CORNERS
+    assert bunch.target_categories["colour"] == ("red", "green", "blue")
+    assert SPRITE_SHAPES == ("square", "ellipse", "triangle", "cross")
+
+
+# Sprite centres in pixels of a 16x16 image: 0.27 and 0.73 of the size.
+SPRITE_CENTRES = {
+    "centre": (8.0, 8.0),
+    "left": (8.0, 4.32),
+    "right": (8.0, 11.68),
+    "top-left": (4.32, 4.32),
+    "top-right": (4.32, 11.68),
+    "bottom": (11.68, 8.0),
+    "bottom-left": (11.68, 4.32),
+    "bottom-right": (11.68, 11.68),
+}
+
+
+@pytest.mark.parametrize(
+    "n_positions, names",
+    [
+        (1, ("centre",)),
+        (2, ("left", "right")),
+        (3, ("top-left", "top-right", "bottom")),
+        (4, CORNERS),
+    ],
+)
+def test_sprites_positions_are_where_their_names_say(n_positions, names):
+    bunch = make_sprites(300, n_positions=n_positions, random_state=0)
+    assert bunch.target_categories["position"] == names
+    grey = bunch.images.sum(axis=-1)
+    rows, cols = np.mgrid[:16, :16] + 0.5
+    centre_y = (grey * rows).sum(axis=(1, 2)) / grey.sum(axis=(1, 2))
+    centre_x = (grey * cols).sum(axis=(1, 2)) / grey.sum(axis=(1, 2))
+    for code, name in enumerate(names):
+        chosen = bunch.target[:, 2] == code
+        assert chosen.any()
+        expected_y, expected_x = SPRITE_CENTRES[name]
+        # Shifts are +-1 pixel; a triangle's centroid lies up to 1.1 pixels
+        # below its box centre.
+        assert np.abs(centre_y[chosen] - expected_y).max() < 2.3
+        assert np.abs(centre_x[chosen] - expected_x).max() < 1.5
+
+
+@pytest.mark.parametrize("image_size", [16, 17, 24, 31, 32, 48, 64])
+def test_sprites_every_image_size_works_and_keeps_sprites_whole(image_size):
+    bunch = make_sprites(
+        200, image_size=image_size, n_shapes=4, n_scales=1, n_colours=1, random_state=0
+    )
+    assert_common_bunch(bunch, (image_size, image_size, 3), SPRITE_FACETS)
+    # Same shape and position: the same area, whatever the shift.
+    area = bunch.images[..., 0].sum(axis=(1, 2))
+    for combo in np.unique(bunch.target, axis=0):
+        same = (bunch.target == combo).all(axis=1)
+        np.testing.assert_allclose(area[same], area[same][0], rtol=1e-4)
+
+
+def test_sprites_is_deterministic_given_random_state():
+    first = make_sprites(200, random_state=9)
+    second = make_sprites(200, random_state=np.random.RandomState(9))
+    other = make_sprites(200, random_state=10)
+    np.testing.assert_array_equal(first.data, second.data)
+    np.testing.assert_array_equal(first.target, second.target)
+    assert not np.array_equal(first.target, other.target)
+
+
+def test_sprites_parameters_set_the_number_of_categories():
+    bunch = make_sprites(
+        800, n_shapes=4, n_scales=1, n_positions=2, n_colours=6, random_state=0
+    )
+    assert bunch.target_categories["shape"] == SPRITE_SHAPES
+    assert bunch.target_categories["scale"] == ("0.33",)
+    assert bunch.target_categories["colour"] == tuple(FOREGROUND_PALETTE)
+    assert [len(np.unique(column)) for column in bunch.target.T] == [4, 1, 2, 6]
+
+
+def test_sprites_factors_are_independent_and_uniform():
+    bunch = make_sprites(4000, n_shapes=4, n_scales=4, random_state=0)
+    assert_independent_and_uniform(bunch.target, (4, 4, 4, 3))
+
+
+def test_sprites_same_factors_give_same_image_up_to_a_shift():
+    bunch = make_sprites(2000, random_state=0)
+    combos, inverse = np.unique(bunch.target, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    assert len(combos) == 108
+    for combo_index in range(0, 108, 5):
+        images = bunch.images[inverse == combo_index]
+        distinct = np.unique(images.reshape(len(images), -1), axis=0)
+        assert len(distinct) <= 9  # one image per shift
+        for image in images:
+            assert is_shifted_copy(image, images[0], 2)
+
+
+def test_sprites_every_factor_is_visible_in_pixels():
+    bunch = make_sprites(2000, random_state=1)
+    shape, scale, position, colour = bunch.target.T
+    # Position and colour are read off the raw pixels by a linear classifier.
+    assert held_out_accuracy(bunch.data, position, 1400) > 0.95
+    assert held_out_accuracy(bunch.data, colour, 1400) > 0.95
+    # Shape and scale show, up to the position and the shift, in the outline:
+    # crop a window around each sprite's centre of mass from its grey coverage.
+    palette = np.array(list(FOREGROUND_PALETTE.values()))[:3].sum(axis=1)
+    coverage = bunch.images.sum(axis=-1) / palette[colour][:, None, None]
+    rows, cols = np.mgrid[:16, :16]
+    mass = coverage.sum(axis=(1, 2))
+    centre_y = np.rint((coverage * rows).sum(axis=(1, 2)) / mass).astype(int)
+    centre_x = np.rint((coverage * cols).sum(axis=(1, 2)) / mass).astype(int)
+    padded = np.pad(coverage, ((0, 0), (5, 5), (5, 5)))
+    windows = np.stack(
+        [padded[i, y : y + 11, x : x + 11] for i, (y, x) in enumerate(zip(centre_y, centre_x))]
+    ).reshape(len(coverage), -1)
+    assert held_out_accuracy(windows, shape, 1400) > 0.95
+    assert held_out_accuracy(windows, scale, 1400) > 0.95
+    # Even on raw pixels, a linear classifier does far better than chance (1/3).
+    assert held_out_accuracy(bunch.data, shape, 1400) > 0.6
+    assert held_out_accuracy(bunch.data, scale, 1400) > 0.6
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n_samples": 0}, "n_samples"),
+        ({"image_size": 15}, "image_size"),
+        ({"image_size": 129}, "image_size"),
+        ({"n_shapes": 0}, "n_shapes"),
+        ({"n_shapes": 5}, "n_shapes"),
+        ({"n_scales": 5}, "n_scales"),
+        ({"n_positions": 0}, "n_positions"),
+        ({"n_positions": 5}, "n_positions"),
+        ({"n_colours": 7}, "n_colours"),
+        ({"n_colours": "3"}, "n_colours"),
+    ],
+)
+def test_sprites_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_sprites(**{"n_samples": 10, **kwargs})
+
+
+# --------------------------------------------------------------------------
+# make_tabular_facets
+# --------------------------------------------------------------------------
+
+
+def test_tabular_facets_fields_and_shapes():
+    bunch = make_tabular_facets(random_state=0)
+    assert set(bunch) == {
+        "data",
+        "images",
+        "target",
+        "target_names",
+        "target_categories",
+        "image_shape",
+        "DESCR",
+        "feature_groups",
+    }
+    assert bunch.images is None and bunch.image_shape is None
+    assert bunch.data.dtype == np.float32 and bunch.data.shape == (2000, 18)
+    np.testing.assert_allclose(bunch.data.mean(axis=0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(bunch.data.std(axis=0), 1.0, atol=1e-4)
+    assert bunch.target.dtype == np.int64 and bunch.target.shape == (2000, 2)
+    assert bunch.target_names == ("grouping0", "grouping1")
+    assert bunch.target_categories == {
+        "grouping0": ("0", "1", "2", "3"),
+        "grouping1": ("0", "1", "2"),
+    }
+    assert bunch.feature_groups.dtype == np.int64 and bunch.feature_groups.shape == (18,)
+    assert np.bincount(bunch.feature_groups + 1).tolist() == [2, 8, 8]
+    # The groupings' columns are interleaved, not contiguous blocks.
+    assert not np.array_equal(bunch.feature_groups, np.sort(bunch.feature_groups))
+    assert isinstance(bunch.DESCR, str) and bunch.DESCR
+
+
+def test_tabular_facets_scalars_and_other_numbers_of_groupings():
+    single = make_tabular_facets(300, n_clusters=5, n_features=6, separation=3.0, random_state=0)
+    assert single.target.shape == (300, 1) and single.data.shape == (300, 8)
+    assert single.target_categories == {"grouping0": ("0", "1", "2", "3", "4")}
+    four = make_tabular_facets(
+        300,
+        n_clusters=[2, 3, 10, 4],
+        n_features=9,
+        separation=[3.0, 3.0, 5.0, 4.0],
+        n_noise_features=0,
+        random_state=0,
+    )
+    assert four.target_names == ("grouping0", "grouping1", "grouping2", "grouping3")
+    assert four.data.shape == (300, 36)
+    assert np.bincount(four.feature_groups).tolist() == [9, 9, 9, 9]
+    assert [len(np.unique(column)) for column in four.target.T] == [2, 3, 10, 4]
+
+
+def test_tabular_facets_is_deterministic_given_random_state():
+    first = make_tabular_facets(300, random_state=11)
+    second = make_tabular_facets(300, random_state=np.random.RandomState(11))
+    other = make_tabular_facets(300, random_state=12)
+    np.testing.assert_array_equal(first.data, second.data)
+    np.testing.assert_array_equal(first.target, second.target)
+    np.testing.assert_array_equal(first.feature_groups, second.feature_groups)
+    assert not np.array_equal(first.target, other.target)
+    # The structure is drawn before the rows: more rows keep the column order.
+    larger = make_tabular_facets(900, random_state=11)
+    np.testing.assert_array_equal(first.feature_groups, larger.feature_groups)
+
+
+def test_tabular_facets_factors_are_independent_and_uniform():
+    bunch = make_tabular_facets(
+        3000, n_clusters=(4, 3, 2), n_features=8, separation=3.0, random_state=0
+    )
+    assert_independent_and_uniform(bunch.target, (4, 3, 2))
+
+
+def test_tabular_facets_each_grouping_lives_in_its_own_features():
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score
+
+    bunch = make_tabular_facets(2000, random_state=1)
+    chance = (0.25, 1 / 3)
+    own_accuracy = []
+    for grouping, name in enumerate(bunch.target_names):
+        labels = bunch.target[:, grouping]
+        own = bunch.data[:, bunch.feature_groups == grouping]
+        others = bunch.data[:, bunch.feature_groups != grouping]
+        own_accuracy.append(held_out_accuracy(own, labels, 1400))
+        assert held_out_accuracy(others, labels, 1400) < chance[grouping] + 0.08, name
+        clusters = KMeans(len(chance) + 2 - grouping, n_init=3, random_state=0).fit_predict(own)
+        assert adjusted_rand_score(labels, clusters) > (0.6, 0.3)[grouping], name
+    # The strong grouping (separation 4) is close to its Bayes rate (about
+    # 0.95); the weaker one (separation 2.5, Bayes rate about 0.82) is far
+    # above chance.
+    assert own_accuracy[0] > 0.88
+    assert own_accuracy[1] > 0.72
+    noise = bunch.data[:, bunch.feature_groups == -1]
+    for grouping in range(2):
+        assert held_out_accuracy(noise, bunch.target[:, grouping], 1400) < chance[grouping] + 0.08
+
+
+def test_tabular_facets_separation_sets_the_strength():
+    bunch = make_tabular_facets(
+        2000, n_clusters=(3, 3), separation=(6.0, 1.5), n_noise_features=0, random_state=0
+    )
+    strong, weak = (
+        held_out_accuracy(bunch.data[:, bunch.feature_groups == g], bunch.target[:, g], 1400)
+        for g in (0, 1)
+    )
+    assert strong > 0.95 and weak < strong - 0.2 and weak > 0.45
+
+
+def test_tabular_facets_mixing_is_non_linear():
+    # A linear map of the 2- or 3-D latent points would leave the 8 columns of
+    # a grouping in a 2- or 3-D subspace; the tanh layer bends them out of it.
+    bunch = make_tabular_facets(1000, random_state=0)
+    for grouping in range(2):
+        own = bunch.data[:, bunch.feature_groups == grouping].astype(np.float64)
+        singular_values = np.linalg.svd(own - own.mean(axis=0), compute_uv=False)
+        explained = np.cumsum(singular_values**2) / np.sum(singular_values**2)
+        latent_dim = 3 if grouping == 0 else 2
+        assert explained[latent_dim - 1] < 0.999
+        assert singular_values[latent_dim] > 1e-3 * singular_values[0]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n_samples": 1}, "n_samples"),
+        ({"n_clusters": []}, "n_clusters"),
+        ({"n_clusters": (2, 2, 2, 2, 2)}, "n_clusters"),
+        ({"n_clusters": (1, 3)}, r"n_clusters\[0\]"),
+        ({"n_clusters": (4, 11)}, r"n_clusters\[1\]"),
+        ({"n_clusters": (4, 2.5)}, r"n_clusters\[1\]"),
+        ({"n_features": (8,)}, "n_features"),
+        ({"n_features": (8, 8, 8)}, "n_features"),
+        ({"n_features": (2, 8)}, r"n_features\[0\].*latent dimension 3"),
+        ({"n_features": (8, 0)}, r"n_features\[1\]"),
+        ({"separation": (4.0,)}, "separation"),
+        ({"separation": (4.0, -1.0)}, r"separation\[1\]"),
+        ({"separation": (float("nan"), 2.0)}, r"separation\[0\]"),
+        ({"separation": "far"}, "separation"),
+        ({"n_noise_features": -1}, "n_noise_features"),
+    ],
+)
+def test_tabular_facets_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_tabular_facets(**{"n_samples": 10, **kwargs})
