@@ -13,6 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
+from skmfc.merging import AUTO_MAX_CLUSTERS, merge_module_clusters
 from skmfc.nn import MFCVAE
 from skmfc.persistence import _rebuild_module, load_estimator, save_estimator
 from skmfc.selection import restart_agreement, select_restart
@@ -38,9 +39,13 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     ----------
     n_facets : int, default=2
         Number of facets ``J``, each a clustering of its own.
-    n_clusters : int or tuple of int, default=10
+    n_clusters : int, tuple of int or "auto", default=10
         Clusters per facet: an int for every facet or a tuple with one entry per facet
-        (lowest facet first).
+        (lowest facet first), kept exactly. ``"auto"`` trains every facet with an upper
+        bound of 10 clusters (``skmfc.merging.AUTO_MAX_CLUSTERS``) and then merges the
+        clusters of a facet that lie in clearly separate clumps of its latent space
+        (a property with three values split over ten clusters becomes three);
+        ``n_clusters_`` says how many each facet kept. See :mod:`skmfc.merging`.
     latent_dim : int or tuple of int, default=5
         Dimension of each facet's continuous latent variable.
     hidden_sizes : "auto", int or tuple of int, default="auto"
@@ -171,7 +176,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         Cluster of every training sample in every facet, from a final pass in
         evaluation mode, so ``fit_predict(X)`` equals ``fit(X).predict(X)``.
     n_clusters_ : tuple of int
-        Clusters per facet.
+        Clusters per facet (after merging, with ``n_clusters="auto"``).
     latent_dims_ : tuple of int
         Latent dimension per facet.
     likelihood_ : str
@@ -275,7 +280,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
     _parameter_constraints = {
         "n_facets": [Interval(Integral, 1, None, closed="left")],
-        "n_clusters": [Interval(Integral, 1, None, closed="left"), tuple],
+        "n_clusters": [Interval(Integral, 1, None, closed="left"), tuple,
+                       StrOptions({"auto"})],
         "latent_dim": [Interval(Integral, 1, None, closed="left"), tuple],
         "hidden_sizes": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left"),
                          tuple],
@@ -387,7 +393,14 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         if architecture == "conv" and image_shape is None:
             raise ValueError("architecture='conv' needs images: pass X of shape (n, H, W, C) "
                              "or (n, C, H, W), or flat X with image_shape=(H, W, C)")
-        n_clusters = self._per_facet("n_clusters", self.n_clusters)
+        auto_clusters = isinstance(self.n_clusters, str)  # "auto"
+        if auto_clusters:
+            # An upper bound, never more than the samples left to train on.
+            n_train = X.shape[0] - (math.ceil(self.validation_fraction * X.shape[0])
+                                    if self.early_stopping else 0)
+            n_clusters = (min(AUTO_MAX_CLUSTERS, max(1, n_train)),) * self.n_facets
+        else:
+            n_clusters = self._per_facet("n_clusters", self.n_clusters)
         latent_dims = self._per_facet("latent_dim", self.latent_dim)
         if self.hidden_sizes == "auto":
             levels = range(self.n_facets)
@@ -419,6 +432,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         device = _resolve_device(self.device)
 
         if warm:
+            if auto_clusters:
+                n_clusters = tuple(self.module_.config["n_clusters"])
             self._check_warm_start(architecture, image_shape, hidden_sizes, latent_dims,
                                    n_clusters)
             likelihood, likelihood_std = self.likelihood_, self.likelihood_std_
@@ -484,7 +499,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.device_ = device
         self.likelihood_ = likelihood
         self.likelihood_std_ = likelihood_std
-        self.n_clusters_ = n_clusters
+        self.n_clusters_ = tuple(module.config["n_clusters"])
         self.latent_dims_ = latent_dims
         self.init_elbos_ = init_elbos
         self.init_scores_ = init_scores
@@ -550,6 +565,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
                 history = train(module, X_train, seed=seed, on_epoch_end=show_progress,
                                 **train_options)
+            if self.n_clusters == "auto":
+                module = merge_module_clusters(module, X_train, random_state=seed)
         return _for_inference(module), history
 
     def _best_restart(self, seeds, train_restart, X, score_seed):
