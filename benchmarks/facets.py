@@ -63,6 +63,7 @@ from quality import (BASELINES, DATA_SEED, KMEANS_N_INIT, log, machine_info,  # 
                      markdown_table, mean_std, versions)
 from skmfc import MFCVAEClustering  # noqa: E402
 from skmfc.metrics import facet_scores  # noqa: E402
+from skmfc.selection import restart_agreement  # noqa: E402
 
 #: The estimator's defaults at commit 2d070ff (every ``__init__`` parameter except
 #: n_facets, n_clusters, random_state, device and verbose), frozen for the ``old`` arm.
@@ -407,11 +408,12 @@ def arm_description(arm, base, defaults):
 # ---------------------------------------------------------------------- fitting
 
 
-def fit_model(dataset, arm, params):
+def fit_model(dataset, arm, params, labels_by_seed=None):
     """Fit MFCVAEClustering once; its scores and diagnostics as a JSON-able record.
 
     A fit that raises (other than an interrupt) gives a record with ``error`` and no
-    scores, so that one diverging seed does not end a long run.
+    scores, so that one diverging seed does not end a long run. The fitted labels go into
+    ``labels_by_seed[seed]`` when a dict is given (for :func:`add_agreement`).
     """
     estimator = MFCVAEClustering(**params)
     start = time.perf_counter()
@@ -434,6 +436,8 @@ def fit_model(dataset, arm, params):
     except ValueError as error:
         score, messages = None, messages + [f"score: {error}"]
     labels = estimator.labels_
+    if labels_by_seed is not None:
+        labels_by_seed[params["random_state"]] = labels
     ari = facet_scores(labels, dataset.targets, metric="ari")
     record = dict(
         arm=arm, seed=params["random_state"], seconds=seconds,
@@ -453,6 +457,98 @@ def fit_model(dataset, arm, params):
         record["majority"] = facet_scores(labels, dataset.targets,
                                           metric="majority").scores.tolist()
     return record
+
+
+def add_agreement(records, arm, labels_by_seed):
+    """Give every fit of ``arm`` its restart agreement with the arm's other seeds.
+
+    The seeds of one arm on one data set stand for restarts: ``agreement`` is
+    :func:`skmfc.selection.restart_agreement`, the label-free criterion of
+    ``init_selection="agreement"``, computed over the seeds fitted so far.
+    """
+    seeds = sorted(labels_by_seed)
+    scores = restart_agreement([labels_by_seed[seed] for seed in seeds])
+    by_seed = dict(zip(seeds, scores))
+    for record in records:
+        if record["arm"] == arm and record.get("seed") in by_seed and "error" not in record:
+            record["agreement"] = _plain(float(by_seed[record["seed"]]))
+
+
+#: Label-free criteria a restart could be chosen by, as functions of a fit record.
+SELECTION_CRITERIA = {
+    "agreement": lambda record: record.get("agreement"),
+    "training ELBO": lambda record: record.get("score"),
+    "mean confidence": lambda record: float(np.mean(record["mean_confidence"])),
+}
+
+
+def selection_study(results):
+    """How well each label-free criterion ranks the seeds of an arm (as restarts).
+
+    For every data set and arm with at least three scored seeds: the Spearman rank
+    correlation between the criterion and the mean factor ARI across seeds, and the mean
+    factor ARI of the seed the criterion would keep, next to the mean over seeds and the
+    best seed (what a criterion that knew the labels would keep).
+
+    Returns
+    -------
+    list of dict
+        One per data set and arm: ``dataset``, ``arm``, ``mean``, ``oracle`` and, per
+        criterion, ``rho`` and ``picked``.
+    """
+    from scipy.stats import spearmanr
+
+    rows = []
+    for result in results["datasets"]:
+        for arm in results["arms"]:
+            fits = _scored(result["fits"], arm)
+            if len(fits) < 3:
+                continue
+            quality = np.array([r["mean_factor_ari"] for r in fits])
+            row = dict(dataset=result["name"], arm=arm, mean=float(quality.mean()),
+                       oracle=float(quality.max()), criteria={})
+            for name, criterion in SELECTION_CRITERIA.items():
+                values = [criterion(r) for r in fits]
+                if any(v is None or not np.isfinite(v) for v in values):
+                    continue
+                rho = spearmanr(values, quality).statistic if len(set(values)) > 1 else None
+                row["criteria"][name] = dict(
+                    rho=None if rho is None or not np.isfinite(rho) else float(rho),
+                    picked=float(quality[int(np.argmax(values))]))
+            rows.append(row)
+    return rows
+
+
+def selection_table(results):
+    """The report's section on restart selection criteria."""
+    rows = selection_study(results)
+    if not rows:
+        return []
+    names = list(SELECTION_CRITERIA)
+    table = []
+    for row in rows:
+        cells = [row["dataset"], f"`{row['arm']}`", f"{row['mean']:.3f}", f"{row['oracle']:.3f}"]
+        for name in names:
+            entry = row["criteria"].get(name)
+            cells.append("–" if entry is None else
+                         ("–" if entry["rho"] is None else f"{entry['rho']:+.2f}")
+                         + f" / {entry['picked']:.3f}")
+        table.append(cells)
+    means = ["**mean**", "", f"{np.mean([r['mean'] for r in rows]):.3f}",
+             f"{np.mean([r['oracle'] for r in rows]):.3f}"]
+    for name in names:
+        rhos = [r["criteria"][name]["rho"] for r in rows
+                if name in r["criteria"] and r["criteria"][name]["rho"] is not None]
+        picked = [r["criteria"][name]["picked"] for r in rows if name in r["criteria"]]
+        means.append((f"{np.mean(rhos):+.2f}" if rhos else "–")
+                     + (f" / {np.mean(picked):.3f}" if picked else ""))
+    table.append(means)
+    return (["### Choosing among restarts without labels", "",
+             "The seeds of each arm stand for restarts. Per criterion: Spearman rank "
+             "correlation with the mean factor ARI across seeds / mean factor ARI of the seed "
+             "the criterion keeps. `mean`: the average seed; `best`: the seed a criterion "
+             "knowing the labels would keep.", ""]
+            + markdown_table(["data set", "arm", "mean", "best"] + names, table) + [""])
 
 
 def fit_baselines(dataset, seed):
@@ -794,6 +890,7 @@ def render_report(results):
         lines.append("- CUT OFF: the run ended without a report; the tables hold the fits "
                      "completed before")
     lines += ["", "### Summary", ""] + summary_tables(results) + [""]
+    lines += selection_table(results)
     arms = results["arms"]
     return "\n".join(lines + [render_dataset(result, arms) for result in results["datasets"]])
 
@@ -970,6 +1067,7 @@ def run(args, results, datasets, json_path, start):
                                 estimator_defaults())
         results["datasets"].append(result)
         warm_up(dataset, params[args.arms[0]][0])
+        labels = {arm: {} for arm in args.arms}
         for seed in range(args.seeds):
             began = time.perf_counter()
             result["baselines"] += fit_baselines(dataset, seed)
@@ -980,9 +1078,11 @@ def run(args, results, datasets, json_path, start):
                     f"{k} {'failed' if v is None else f'{v:.3f}'}" for k, v in best.items()))
             write_json(results, json_path, start)
             for arm in args.arms:
-                record = fit_model(dataset, arm, params[arm][seed])
+                record = fit_model(dataset, arm, params[arm][seed], labels[arm])
                 result["fits"].append(record)
                 _progress(dataset.entry.name, record, dataset.factor_names)
+                if seed > 0:
+                    add_agreement(result["fits"], arm, labels[arm])
                 write_json(results, json_path, start)
 
 

@@ -13,6 +13,7 @@ import re
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from threadpoolctl import threadpool_limits
@@ -201,3 +202,29 @@ def test_facets_benchmark_quick(facets, one_thread, tmp_path, capsys):
     assert [factor["target"] for factor in factors] == [0.6, 0.9]
     assert all(factor["baseline"] is not None and factor["arms"]["new"]["std"] is None
                for factor in factors)
+
+
+def test_facets_selection_study_ranks_restarts_by_each_criterion(facets):
+    # Three seeds of one arm: agreement ranks them as their quality does, the ELBO the
+    # other way round, confidence is tied.
+    fits = [dict(arm="new", seed=seed, mean_factor_ari=quality, agreement=agreement,
+                 score=score, mean_confidence=[0.9, 0.9])
+            for seed, (quality, agreement, score) in enumerate(
+                [(0.2, 0.1, -80.0), (0.9, 0.7, -90.0), (0.5, 0.4, -85.0)])]
+    results = dict(arms=["new"], datasets=[dict(name="toy", fits=fits)])
+    (row,) = facets.selection_study(results)
+    assert row["mean"] == pytest.approx(1.6 / 3) and row["oracle"] == 0.9
+    assert row["criteria"]["agreement"] == dict(rho=pytest.approx(1.0), picked=0.9)
+    assert row["criteria"]["training ELBO"] == dict(rho=pytest.approx(-1.0), picked=0.2)
+    assert row["criteria"]["mean confidence"]["rho"] is None
+    assert any("agreement" in line for line in facets.selection_table(results))
+
+
+def test_facets_agreement_is_added_to_every_fit_of_the_arm(facets):
+    same = np.array([[0, 1], [0, 1], [1, 0], [1, 0]])
+    other = np.array([[0, 0], [1, 1], [0, 0], [1, 1]])
+    records = [dict(arm="new", seed=0), dict(arm="new", seed=1), dict(arm="new", seed=2),
+               dict(arm="old", seed=0)]
+    facets.add_agreement(records, "new", {0: same, 1: same, 2: other})
+    assert records[0]["agreement"] == records[1]["agreement"] > records[2]["agreement"]
+    assert "agreement" not in records[3]
