@@ -504,11 +504,13 @@ def compare_n_facets(estimator, X, max_facets=4):
     Every number of facets is fitted on X with a clone of ``estimator`` (its other
     parameters unchanged) and checked with :func:`facet_diagnostics`. The
     recommendation is the largest number of facets whose facets are all used and
-    distinct: past it, the data have no further grouping for a new facet to find, and
-    the extra facet collapses or copies another one.
+    distinct, on the reasoning that past it the data have no further grouping for a new
+    facet to find, so the extra facet collapses or copies another one.
 
-    This is a heuristic. The ELBO is reported but not used: it usually grows with the
-    number of facets, whether or not the new facet finds anything meaningful. The
+    This is a heuristic, and measured on the project's facet suite a weak one: extra
+    facets rarely collapse or duplicate, they cluster nuisance variation instead, and the
+    recommendation was almost always ``max_facets`` (the true number of facets in none of
+    7 runs; ``benchmarks/FACETS_LOG.md``). The ELBO is reported but not used. The
     diagnostics depend on the training run (seed, epochs), so on a short or unlucky
     run a facet may look collapsed that a longer run would use; use enough epochs and,
     where it matters, several seeds or ``n_init``.
