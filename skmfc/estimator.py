@@ -44,8 +44,9 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         (lowest facet first), kept exactly. ``"auto"`` trains every facet with an upper
         bound of 10 clusters (``skmfc.merging.AUTO_MAX_CLUSTERS``) and then merges the
         clusters of a facet that lie in clearly separate clumps of its latent space
-        (a property with three values split over ten clusters becomes three);
-        ``n_clusters_`` says how many each facet kept. See :mod:`skmfc.merging`.
+        (ten clusters in three clear clumps become three; without clear clumps nothing
+        is merged); ``n_clusters_`` says how many each facet kept. See
+        :mod:`skmfc.merging` and ``docs/choosing.md``.
     latent_dim : int or tuple of int, default=5
         Dimension of each facet's continuous latent variable.
     hidden_sizes : "auto", int or tuple of int, default="auto"
@@ -393,12 +394,14 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         if architecture == "conv" and image_shape is None:
             raise ValueError("architecture='conv' needs images: pass X of shape (n, H, W, C) "
                              "or (n, C, H, W), or flat X with image_shape=(H, W, C)")
+        n_samples = X.shape[0]
+        n_validation = (math.ceil(self.validation_fraction * n_samples)
+                        if self.early_stopping else 0)
         auto_clusters = isinstance(self.n_clusters, str)  # "auto"
         if auto_clusters:
             # An upper bound, never more than the samples left to train on.
-            n_train = X.shape[0] - (math.ceil(self.validation_fraction * X.shape[0])
-                                    if self.early_stopping else 0)
-            n_clusters = (min(AUTO_MAX_CLUSTERS, max(1, n_train)),) * self.n_facets
+            n_clusters = (min(AUTO_MAX_CLUSTERS, max(1, n_samples - n_validation)),) \
+                * self.n_facets
         else:
             n_clusters = self._per_facet("n_clusters", self.n_clusters)
         latent_dims = self._per_facet("latent_dim", self.latent_dim)
@@ -408,12 +411,10 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                             else tuple(min(32 * 2 ** level, 256) for level in levels))
         else:
             hidden_sizes = self._per_facet("hidden_sizes", self.hidden_sizes)
-        n_samples = X.shape[0]
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(_MAX_SEED))
         X_fit, X_validation = X, None
         if self.early_stopping:
-            n_validation = math.ceil(self.validation_fraction * n_samples)
             n_fit = n_samples - n_validation
             if n_validation < 1 or n_fit < max(2, *n_clusters):
                 raise ValueError(
