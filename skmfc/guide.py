@@ -1,0 +1,297 @@
+"""Guide partitions: non-redundant k-means, the linear answer a facet may start from.
+
+A mixture-prior VAE left alone often lets one facet take the product of two factors (nine
+pose pairs of a stick figure grouped into three unions), and its ELBO does not prefer the
+factorised answer strongly enough to leave it. Where the factors are visible *linearly*
+(a colour, a position, a limb's pose, a group of tabular features), a cheap linear
+method finds them: non-redundant k-means (Nr-Kmeans; Mautz, Ye, Plant and Boehm, KDD
+2018) rotates the data so that each of several k-means clusterings lives in its own
+subspace, with a shared noise space for what none of them explains.
+
+:func:`guide_partitions` runs it on a PCA projection of the training data, merges the
+clusters of each partition that sit in one clump (the gap rule of
+:mod:`skmfc.merging`), and rates each partition by its silhouette in its own subspace.
+Partitions rated at least :data:`MIN_CLARITY` guide training (see
+:func:`skmfc.training.train`); the others, such as a digit's identity, which no linear
+subspace separates, are left to the network.
+
+Limits, measured: with upper bounds far above a factor's true number of groups (8 for
+3 and 4), Nr-Kmeans spends the extra clusters on noise directions and can keep a product
+of two factors in one subspace, rated as clear as a true factor; on coloured digits
+(bound 10, colours of 3) the cheapest of 20 starts splits the colours apart. The guide
+is a starting point, not a verdict: its pull fades to nothing by the end of training.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.cluster import kmeans_plusplus
+from sklearn.decomposition import PCA
+from sklearn.metrics import silhouette_score
+
+from skmfc.merging import merge_groups
+
+#: Components of the PCA projection the guide works in (fewer when the data has fewer).
+GUIDE_COMPONENTS = 30
+#: Silhouette a guide partition needs in its subspace to guide a facet: Kaufman and
+#: Rousseeuw's lower bound of a "reasonable" structure (0.51-0.70 reasonable, above strong).
+MIN_CLARITY = 0.5
+#: Samples the silhouette is computed on (it costs O(n^2)).
+CLARITY_SAMPLES = 1000
+#: Initial weight of a guided facet's cross-entropy towards its guide partition, in nats
+#: per example; it fades linearly to 0 over training (:func:`skmfc.training.guide_weights_at`).
+GUIDE_STRENGTH = 10.0
+#: Random starts of Nr-Kmeans for the guide: its cost has many local minima, and on
+#: coloured digits the starts that split two colours apart are the cheapest but rare
+#: (2 of 8), so a few starts often keep a product of the two.
+GUIDE_STARTS = 20
+#: Rows Nr-Kmeans is fitted on; the others are assigned to the nearest centres.
+GUIDE_MAX_SAMPLES = 5000
+
+
+@dataclass(frozen=True)
+class NonRedundantClustering:
+    """The result of :func:`nonredundant_kmeans`.
+
+    Attributes
+    ----------
+    labels : ndarray of shape (n_samples, n_clusterings)
+        Cluster of every sample in every clustering.
+    cost : float
+        Sum over clusterings of the squared distances to the cluster centres within each
+        clustering's subspace, plus the noise space's squared distances to the mean.
+    bases : list of ndarray of shape (n_features, m_j)
+        Orthonormal basis of each clustering's subspace.
+    noise_basis : ndarray of shape (n_features, m_noise)
+        Orthonormal basis of the noise space.
+    centres : list of ndarray of shape (n_clusters_j, n_features)
+        Cluster centres of each clustering, in the coordinates of ``X``.
+    n_iter : int
+        Iterations run (assignment, centres, rotation).
+    """
+
+    labels: np.ndarray
+    cost: float
+    bases: list
+    noise_basis: np.ndarray
+    centres: list
+    n_iter: int
+
+    def predict(self, X):
+        """Cluster of every row of ``X`` in every clustering, shape (n_samples, n_clusterings)."""
+        X = np.asarray(X, dtype=np.float64)
+        return np.stack([_nearest(X @ basis, centres @ basis)
+                         for basis, centres in zip(self.bases, self.centres)], axis=1)
+
+
+@dataclass(frozen=True)
+class GuidePartitions:
+    """The result of :func:`guide_partitions`, clearest partition first.
+
+    Attributes
+    ----------
+    labels : ndarray of shape (n_samples, n_partitions)
+        Group of every sample in every partition, ``0 .. n_groups[j] - 1``.
+    clarity : ndarray of shape (n_partitions,)
+        Silhouette of each partition in its own subspace (-1 for a single group).
+    n_groups : ndarray of shape (n_partitions,)
+        Groups left in each partition after merging.
+    """
+
+    labels: np.ndarray
+    clarity: np.ndarray
+    n_groups: np.ndarray
+
+    def clear(self, min_clarity=MIN_CLARITY):
+        """Boolean mask of the partitions clear enough to guide a facet."""
+        return (self.clarity >= min_clarity) & (self.n_groups > 1)
+
+
+def nonredundant_kmeans(X, n_clusters, *, n_init=5, max_iter=100, random_state=None):
+    """Several k-means clusterings of ``X``, each in its own orthogonal subspace.
+
+    Alternates three steps until no label changes: assign every sample to the nearest
+    centre of each clustering within that clustering's subspace; move each centre to
+    the mean of its members; rotate every pair of spaces (the clusterings' and the noise
+    space) so that directions along which one space's within-cluster scatter is smaller
+    than the other's go to it (an eigendecomposition of the difference of the two
+    scatter matrices restricted to the pair's span, as in Mautz et al. 2018).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Data, ideally a low-dimensional projection (the cost is cubic in n_features).
+    n_clusters : sequence of int
+        Clusters of each clustering.
+    n_init : int, default=5
+        Random starts; the one of least cost is kept.
+    max_iter : int, default=100
+        Iterations per start.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the rotations and the k-means++ centres.
+
+    Returns
+    -------
+    NonRedundantClustering
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> a, b = rng.integers(3, size=300), rng.integers(2, size=300)
+    >>> X = np.c_[4.0 * a, 4.0 * b, rng.normal(size=(300, 2))] + rng.normal(size=(300, 4)) * .3
+    >>> result = nonredundant_kmeans(X, [3, 2], random_state=0)
+    >>> result.labels.shape
+    (300, 2)
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n_clusters = [int(k) for k in n_clusters]
+    n_features = X.shape[1]
+    if n_features < len(n_clusters) + 1:
+        raise ValueError(f"{len(n_clusters)} clusterings and a noise space need at least "
+                         f"{len(n_clusters) + 1} features; X has {n_features}")
+    if min(n_clusters) < 1 or max(n_clusters) > len(X):
+        raise ValueError(f"every clustering needs between 1 and {len(X)} clusters, "
+                         f"got {n_clusters}")
+    rng = np.random.default_rng(_seed_of(random_state))
+    best = None
+    for _ in range(n_init):
+        result = _nonredundant_kmeans_once(X, n_clusters, rng, max_iter)
+        if best is None or result.cost < best.cost:
+            best = result
+    return best
+
+
+def guide_partitions(X, n_clusters, *, n_components=GUIDE_COMPONENTS, n_init=GUIDE_STARTS,
+                     random_state=None):
+    """Linear partitions of ``X`` a facet may be guided by, clearest first.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Training data (standardised, as the network sees it).
+    n_clusters : sequence of int
+        Upper bound of the groups of each partition (one per facet).
+    n_components : int, default=GUIDE_COMPONENTS
+        Dimension of the PCA projection Nr-Kmeans runs on.
+    n_init : int, default=GUIDE_STARTS
+        Random starts of :func:`nonredundant_kmeans`.
+    random_state : int or None, default=None
+        Seeds the PCA solver, the rows Nr-Kmeans is fitted on (at most
+        ``GUIDE_MAX_SAMPLES``), Nr-Kmeans and the silhouette's sample.
+
+    Returns
+    -------
+    GuidePartitions
+    """
+    X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+    n_clusterings = len(n_clusters)
+    seed = _seed_of(random_state)
+    dimension = min(n_components, X.shape[1], len(X) - 1)
+    if dimension < n_clusterings + 1:
+        return _no_guide(len(X), n_clusterings)
+    rows = np.random.default_rng(seed).permutation(len(X))
+    projected = PCA(dimension, random_state=seed).fit(X[rows[:GUIDE_MAX_SAMPLES]]).transform(X)
+    result = nonredundant_kmeans(projected[rows[:GUIDE_MAX_SAMPLES]], n_clusters,
+                                 n_init=n_init, random_state=seed)
+    sample = rows[:CLARITY_SAMPLES]
+    labels, clarity = [], []
+    for basis, partition in zip(result.bases, result.predict(projected).T):
+        coordinates = projected @ basis
+        merged = _merge_clumps(coordinates, partition)
+        labels.append(merged)
+        n_groups_seen = len(np.unique(merged[sample]))
+        clarity.append(silhouette_score(coordinates[sample], merged[sample])
+                       if 1 < n_groups_seen < len(sample) else -1.0)
+    labels, clarity = np.stack(labels, axis=1), np.array(clarity)
+    order = np.argsort(-clarity, kind="stable")
+    return GuidePartitions(labels=labels[:, order], clarity=clarity[order],
+                           n_groups=labels.max(axis=0)[order] + 1)
+
+
+def _no_guide(n_samples, n_clusterings):
+    return GuidePartitions(labels=np.zeros((n_samples, n_clusterings), dtype=np.int64),
+                           clarity=np.full(n_clusterings, -1.0),
+                           n_groups=np.ones(n_clusterings, dtype=np.int64))
+
+
+def _merge_clumps(coordinates, partition):
+    """Relabel ``partition`` with its clusters that sit in one clump merged, 0..G-1."""
+    used, partition = np.unique(partition, return_inverse=True)
+    if len(used) < 3:
+        return partition
+    centroids = np.stack([coordinates[partition == cluster].mean(axis=0)
+                          for cluster in range(len(used))])
+    return merge_groups(centroids)[partition]
+
+
+def _nonredundant_kmeans_once(X, n_clusters, rng, max_iter):
+    n_samples, n_features = X.shape
+    n_clusterings = len(n_clusters)
+    rotation, _ = np.linalg.qr(rng.standard_normal((n_features, n_features)))
+    width = n_features // (n_clusterings + 1)
+    # Columns of `rotation` spanning each clustering's subspace; the last entry is noise.
+    spaces = [list(range(j * width, (j + 1) * width)) for j in range(n_clusterings)]
+    spaces.append(list(range(n_clusterings * width, n_features)))
+    centres = []
+    for k, space in zip(n_clusters, spaces):
+        _, rows = kmeans_plusplus(X @ rotation[:, space], k,
+                                  random_state=int(rng.integers(2**31 - 1)))
+        centres.append(X[rows].copy())
+    mean = X.mean(axis=0)
+    noise_scatter = (X - mean).T @ (X - mean)
+    labels = None
+    for iteration in range(1, max_iter + 1):
+        new_labels = np.stack([_nearest(X @ rotation[:, space], centre @ rotation[:, space])
+                               for centre, space in zip(centres, spaces)], axis=1)
+        for j, k in enumerate(n_clusters):
+            counts = np.bincount(new_labels[:, j], minlength=k)
+            sums = np.zeros((k, n_features))
+            np.add.at(sums, new_labels[:, j], X)
+            empty = counts == 0
+            centres[j][~empty] = sums[~empty] / counts[~empty, None]
+            centres[j][empty] = X[rng.integers(n_samples, size=int(empty.sum()))]
+        scatters = [_within_scatter(X, new_labels[:, j], centres[j])
+                    for j in range(n_clusterings)] + [noise_scatter]
+        for a in range(n_clusterings + 1):
+            for b in range(a + 1, n_clusterings + 1):
+                columns = spaces[a] + spaces[b]
+                span = rotation[:, columns]
+                difference = span.T @ (scatters[a] - scatters[b]) @ span
+                eigenvalues, eigenvectors = np.linalg.eigh((difference + difference.T) / 2)
+                rotation[:, columns] = span @ eigenvectors
+                # Directions of smaller scatter in space a than in space b go to a; every
+                # clustering keeps at least one direction.
+                n_to_a = int(np.sum(eigenvalues < 0))
+                n_to_a = max(n_to_a, 1) if a < n_clusterings else n_to_a
+                n_to_a = min(n_to_a, len(columns) - 1) if b < n_clusterings else n_to_a
+                spaces[a], spaces[b] = columns[:n_to_a], columns[n_to_a:]
+        converged = labels is not None and np.array_equal(new_labels, labels)
+        labels = new_labels
+        if converged:
+            break
+    cost = sum(float(np.sum(((X - centre[labels[:, j]]) @ rotation[:, space]) ** 2))
+               for j, (centre, space) in enumerate(zip(centres, spaces)))
+    cost += float(np.sum(((X - mean) @ rotation[:, spaces[-1]]) ** 2))
+    return NonRedundantClustering(labels=labels, cost=cost,
+                                  bases=[rotation[:, space].copy() for space in spaces[:-1]],
+                                  noise_basis=rotation[:, spaces[-1]].copy(),
+                                  centres=centres, n_iter=iteration)
+
+
+def _nearest(points, centres):
+    distances = ((points ** 2).sum(1)[:, None] - 2.0 * points @ centres.T
+                 + (centres ** 2).sum(1)[None, :])
+    return distances.argmin(axis=1)
+
+
+def _within_scatter(X, labels, centres):
+    residuals = X - centres[labels]
+    return residuals.T @ residuals
+
+
+def _seed_of(random_state):
+    """An int seed from what scikit-learn accepts as ``random_state``."""
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(2**31 - 1))
+    return None if random_state is None else int(random_state)

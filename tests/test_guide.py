@@ -1,0 +1,95 @@
+"""Non-redundant k-means and the guide partitions built on it."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from skmfc.guide import (MIN_CLARITY, GuidePartitions, guide_partitions,
+                         nonredundant_kmeans)
+
+
+def two_factor_data(n_samples=600, seed=0, noise_features=6, noise_scale=2.0):
+    """Two independent factors (3 and 4 groups), each visible only in its own pair of
+    randomly rotated features, plus isotropic noise features."""
+    rng = np.random.default_rng(seed)
+    first, second = rng.integers(3, size=n_samples), rng.integers(4, size=n_samples)
+    angles_first, angles_second = np.linspace(0, 2 * np.pi, 4)[:3], np.linspace(0, 2 * np.pi, 5)[:4]
+    X = np.c_[5 * np.cos(angles_first[first]), 5 * np.sin(angles_first[first]),
+              5 * np.cos(angles_second[second]), 5 * np.sin(angles_second[second]),
+              rng.normal(scale=noise_scale, size=(n_samples, noise_features))]
+    X += rng.normal(scale=0.3, size=X.shape)
+    rotation, _ = np.linalg.qr(rng.normal(size=(X.shape[1], X.shape[1])))
+    return X @ rotation, np.c_[first, second]
+
+
+def best_ari(labels, factor):
+    return max(adjusted_rand_score(factor, column) for column in labels.T)
+
+
+def test_nonredundant_kmeans_finds_each_factor_in_its_own_clustering():
+    X, factors = two_factor_data()
+    result = nonredundant_kmeans(X, [3, 4], random_state=0)
+    assert result.labels.shape == (len(X), 2)
+    assert adjusted_rand_score(factors[:, 0], result.labels[:, 0]) > 0.95
+    assert adjusted_rand_score(factors[:, 1], result.labels[:, 1]) > 0.95
+    # The subspaces and the noise space together are one orthonormal basis.
+    basis = np.hstack(result.bases + [result.noise_basis])
+    np.testing.assert_allclose(basis.T @ basis, np.eye(X.shape[1]), atol=1e-8)
+
+
+def test_plain_kmeans_misses_the_weaker_factor_that_nonredundant_kmeans_finds():
+    # The reason for the guide: one k-means partition takes a product or one factor only.
+    from sklearn.cluster import KMeans
+    X, factors = two_factor_data(seed=1)
+    kmeans = KMeans(4, n_init=5, random_state=0).fit_predict(X)
+    assert min(adjusted_rand_score(factors[:, j], kmeans) for j in range(2)) < 0.6
+    result = nonredundant_kmeans(X, [4, 4], random_state=0)
+    assert min(best_ari(result.labels, factors[:, j]) for j in range(2)) > 0.5
+
+
+def test_nonredundant_kmeans_is_reproducible_and_keeps_the_cheapest_start():
+    X, _ = two_factor_data(seed=2)
+    first = nonredundant_kmeans(X, [3, 4], n_init=3, random_state=5)
+    again = nonredundant_kmeans(X, [3, 4], n_init=3, random_state=5)
+    np.testing.assert_array_equal(first.labels, again.labels)
+    single = [nonredundant_kmeans(X, [3, 4], n_init=1, random_state=seed).cost
+              for seed in range(3)]
+    assert nonredundant_kmeans(X, [3, 4], n_init=6, random_state=0).cost <= max(single)
+
+
+@pytest.mark.parametrize("n_clusters, message", [([3, 0], "between 1"), ([3, 10_000], "between 1")])
+def test_nonredundant_kmeans_rejects_impossible_cluster_counts(n_clusters, message):
+    X, _ = two_factor_data(n_samples=100)
+    with pytest.raises(ValueError, match=message):
+        nonredundant_kmeans(X, n_clusters)
+
+
+def test_nonredundant_kmeans_needs_a_feature_per_space():
+    with pytest.raises(ValueError, match="at least 3 features"):
+        nonredundant_kmeans(np.zeros((10, 2)), [2, 2])
+
+
+def test_guide_merges_split_clumps_and_rates_clear_partitions_first():
+    X, factors = two_factor_data(seed=3, noise_scale=1.0)
+    # Upper bounds one above the true counts: the split clumps are merged back. (Far
+    # larger bounds let Nr-Kmeans split the noise, see the module's docstring.)
+    guide = guide_partitions(X, [4, 5], random_state=0)
+    assert isinstance(guide, GuidePartitions)
+    assert sorted(guide.n_groups.tolist()) == [3, 4]
+    assert np.all(np.diff(guide.clarity) <= 0)
+    assert guide.clear().all() and guide.clarity.min() >= MIN_CLARITY
+    for j in range(2):
+        assert best_ari(guide.labels, factors[:, j]) > 0.95
+    assert guide.labels.max(axis=0).tolist() == (guide.n_groups - 1).tolist()
+
+
+def test_guide_on_structureless_data_guides_nothing():
+    X = np.random.default_rng(0).normal(size=(500, 12))
+    guide = guide_partitions(X, [5, 5], random_state=0)
+    assert not guide.clear().any()
+
+
+def test_guide_with_too_few_features_guides_nothing():
+    guide = guide_partitions(np.random.default_rng(0).normal(size=(50, 2)), [3, 3])
+    assert not guide.clear().any()
+    assert guide.labels.shape == (50, 2)
