@@ -372,7 +372,8 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
           min_cluster_share=0.0, on_epoch_end=None, initialise_priors=True,
           X_validation=None, n_iter_no_change=10, tol=1e-4,
           max_nonfinite_retries=MAX_NONFINITE_RETRIES, min_batch_size=MIN_BATCH_SIZE,
-          precision="float32", cuda_graphs=False, chunk_rows=None):
+          precision="float32", cuda_graphs=False, chunk_rows=None, guide_labels=None,
+          guide_strength=None):
     """Train an :class:`~skmfc.nn.MFCVAE` progressively, deepest facet first.
 
     Each facet's prior is initialised from the encoder, as it is when that facet is
@@ -455,6 +456,13 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
         Rows per chunk for data in host memory (rounded down to whole batches, at least
         one); by default about ``STREAM_CHUNK_BYTES`` of data. Given for data already on
         the module's device, it makes them go through the chunks all the same.
+    guide_labels : LongTensor of shape (n, J), optional
+        A guide cluster of every row of ``X`` in every facet (:mod:`skmfc.guide`), on the
+        device of ``X``; facet ``j``'s clusters are pulled towards column ``j`` by a
+        cross-entropy of weight ``guide_strength[j]``, fading linearly to 0 over the
+        epochs (see :func:`guide_weights_at`).
+    guide_strength : sequence of float, optional
+        Initial weight of each facet's guide (0: no guide). Needed with ``guide_labels``.
 
     Returns
     -------
@@ -472,11 +480,16 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
         if X.device.type != "cpu":
             raise ValueError(f"X must be on the module's device ({device}) or in host memory, "
                              f"got X on {X.device}")
-        chunks = _HostChunks(X, device, batch_size, chunk_rows)
+        chunks = _HostChunks(X, device, batch_size, chunk_rows, guide_labels)
     cuda_graphs = bool(cuda_graphs) and device.type == "cuda"
     orders = _Permutations(n_samples, torch.Generator().manual_seed(seed))
     optimizer = _adam(module, learning_rate, capturable=cuda_graphs)
     free_nats = torch.as_tensor(free_nats, dtype=X.dtype, device=device)
+    guide = None
+    if guide_labels is not None:
+        guide = _Guide(labels=guide_labels if chunks is None else chunks.device_labels,
+                       strength=np.asarray(guide_strength, dtype=float),
+                       n_epochs=sum(epochs_per_step))
     history = TrainingHistory(learning_rate=float(learning_rate), batch_size=int(batch_size))
     last_step = max((step for step, n in enumerate(epochs_per_step) if n > 0), default=-1)
     good = _snapshot(module, optimizer)
@@ -509,12 +522,14 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
                     steps, cuda_graphs = _steps_for(
                         steps, cuda_graphs, module, optimizer,
                         X if chunks is None else chunks.device_rows, free_nats,
-                        -(-n_samples // n_batches), mixed_precision)
+                        -(-n_samples // n_batches), mixed_precision,
+                        None if guide is None else guide.labels)
                     mean_elbo, cluster_shares = _train_epoch(
                         steps, chunks, orders, n_batches,
-                        lambda batch: facet_weights_at(
-                            step, epoch_in_step * n_batches + batch, fade_in_batches,
-                            n_facets, progressive))
+                        lambda batch: _batch_weights(
+                            facet_weights_at(step, epoch_in_step * n_batches + batch,
+                                             fade_in_batches, n_facets, progressive),
+                            guide, epoch))
                 except torch.cuda.OutOfMemoryError as error:
                     out_of_memory = str(error).split("\n")[0]
                 if out_of_memory is not None:
@@ -606,7 +621,7 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
 
 
 def _steps_for(steps, cuda_graphs, module, optimizer, X, free_nats, batch_size,
-               mixed_precision):
+               mixed_precision, guide_labels=None):
     """The step runner for batches of ``batch_size``: ``steps`` itself when it fits, else a
     new one; returns it and whether CUDA graphs are (still) in use."""
     if cuda_graphs:
@@ -615,7 +630,7 @@ def _steps_for(steps, cuda_graphs, module, optimizer, X, free_nats, batch_size,
         _release(steps)
         try:
             return _CapturedSteps(module, optimizer, X, free_nats, batch_size,
-                                  mixed_precision), True
+                                  mixed_precision, guide_labels), True
         except torch.cuda.OutOfMemoryError:
             raise
         except RuntimeError as error:
@@ -623,7 +638,7 @@ def _steps_for(steps, cuda_graphs, module, optimizer, X, free_nats, batch_size,
                           "training goes on without CUDA graphs", RuntimeWarning, stacklevel=3)
             steps = None
     if steps is None:
-        steps = _EagerSteps(module, optimizer, X, free_nats, mixed_precision)
+        steps = _EagerSteps(module, optimizer, X, free_nats, mixed_precision, guide_labels)
     return steps, False
 
 
@@ -650,7 +665,8 @@ def _train_epoch(steps, chunks, orders, n_batches, weights_of_batch):
         Draws the batch order.
     n_batches : int
     weights_of_batch : callable
-        ``weights_of_batch(batch)`` gives the facets' fade-in weights of a batch.
+        ``weights_of_batch(batch)`` gives a batch's weights, shape (2, J): the facets'
+        fade-in weights and their guide weights.
 
     Returns
     -------
@@ -688,8 +704,10 @@ class _EagerSteps:
     epoch's ELBO sum and read once per epoch.
     """
 
-    def __init__(self, module, optimizer, X, free_nats, mixed_precision=False):
+    def __init__(self, module, optimizer, X, free_nats, mixed_precision=False,
+                 guide_labels=None):
         self.module, self.optimizer, self.X, self.free_nats = module, optimizer, X, free_nats
+        self.guide_labels = guide_labels
         self.check_each_batch = X.device.type == "cpu"
         self.autocast = torch.autocast(X.device.type, dtype=torch.bfloat16,
                                        enabled=bool(mixed_precision), cache_enabled=False)
@@ -698,10 +716,14 @@ class _EagerSteps:
                           for prior in module.priors]
 
     def step(self, batch_indices, weights):
-        """One optimiser step on the rows ``batch_indices``; returns the loss."""
+        """One optimiser step on the rows ``batch_indices`` with ``weights`` (fade-in
+        weights and guide weights, shape (2, J)); returns the loss."""
+        guide_targets = (None if self.guide_labels is None
+                         else self.guide_labels.index_select(0, batch_indices))
         with self.autocast:
             loss, elbo, cluster_mass = self.module.loss(
-                self.X.index_select(0, batch_indices), weights, weights, self.free_nats)
+                self.X.index_select(0, batch_indices), weights[0], weights[0],
+                self.free_nats, guide_targets, weights[1])
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -739,11 +761,12 @@ class _CapturedSteps(_EagerSteps):
 
     WARMUP_STEPS = 3
 
-    def __init__(self, module, optimizer, X, free_nats, batch_size, mixed_precision=False):
-        super().__init__(module, optimizer, X, free_nats, mixed_precision)
+    def __init__(self, module, optimizer, X, free_nats, batch_size, mixed_precision=False,
+                 guide_labels=None):
+        super().__init__(module, optimizer, X, free_nats, mixed_precision, guide_labels)
         self.check_each_batch = False
         self.batch_indices = torch.zeros(batch_size, dtype=torch.long, device=X.device)
-        self.weights = torch.ones(module.n_facets, dtype=X.dtype, device=X.device)
+        self.weights = torch.ones(2, module.n_facets, dtype=X.dtype, device=X.device)
         before = _snapshot(module, optimizer)
         try:
             side_stream = torch.cuda.Stream(X.device)
@@ -782,7 +805,7 @@ class _HostChunks:
     not overlapped.
     """
 
-    def __init__(self, X, device, batch_size, chunk_rows=None):
+    def __init__(self, X, device, batch_size, chunk_rows=None, labels=None):
         row_bytes = max(1, X[:1].nelement() * X.element_size())
         rows = chunk_rows if chunk_rows is not None else STREAM_CHUNK_BYTES // row_bytes
         self.capacity = max(int(rows), int(batch_size))
@@ -794,6 +817,12 @@ class _HostChunks:
         self.copied = [None, None]
         # Zeros, not garbage: capturing a CUDA graph runs warm-up steps on these rows.
         self.device_rows = torch.zeros(shape, dtype=dtype, device=device)
+        # Guide labels are small: all of them live on the device, and each chunk's are
+        # gathered there into `device_labels`, which the steps index like `device_rows`.
+        self.labels = None if labels is None else labels.to(device)
+        self.device_labels = (None if labels is None else
+                              torch.zeros((self.capacity, labels.shape[1]), dtype=labels.dtype,
+                                          device=device))
         self.local_indices = torch.arange(self.capacity, device=device)
 
     def run(self, steps, batches, weights):
@@ -803,6 +832,9 @@ class _HostChunks:
         for index, start in enumerate(range(0, len(batches), per_chunk)):
             chunk = batches[start:start + per_chunk]
             self._stage(chunk.reshape(-1), slot=index % 2)
+            if self.labels is not None:
+                rows = chunk.reshape(-1).to(self.labels.device, non_blocking=True)
+                torch.index_select(self.labels, 0, rows, out=self.device_labels[:len(rows)])
             local = self.local_indices[:chunk.numel()].view(chunk.shape)
             if not steps.run(local, weights[start:start + per_chunk]):
                 return False
@@ -838,6 +870,34 @@ class _Permutations:
 
     def _new(self):
         return torch.randperm(self.n_samples, generator=self.generator)
+
+
+@dataclass
+class _Guide:
+    """Guide labels of the training rows (on the device the steps index) and the
+    schedule of their weights."""
+
+    labels: torch.Tensor
+    strength: np.ndarray
+    n_epochs: int
+
+
+def guide_weights_at(epoch, n_epochs, strength):
+    """Weight of each facet's guide in epoch ``epoch`` (from 0): ``strength`` fading
+    linearly to 0 at the end of training, so that the network has the last word.
+
+    >>> guide_weights_at(5, 10, [10.0, 0.0])
+    array([5., 0.])
+    """
+    return np.asarray(strength, dtype=float) * max(0.0, 1.0 - epoch / max(n_epochs, 1))
+
+
+def _batch_weights(facet_weights, guide, epoch):
+    """A batch's weights, shape (2, J): fade-in weights, and guide weights (0 without a
+    guide; a facet not switched on yet is not pulled either)."""
+    guide_weights = (np.zeros_like(facet_weights) if guide is None else
+                     facet_weights * guide_weights_at(epoch, guide.n_epochs, guide.strength))
+    return np.stack([facet_weights, guide_weights])
 
 
 def _batch_indices(order, n_batches):

@@ -80,3 +80,49 @@ def test_data_fed_in_chunks_train_exactly_as_data_in_place():
     assert chunked_history.elbo == whole_history.elbo
     for key, value in whole.state_dict().items():
         torch.testing.assert_close(chunked.state_dict()[key], value, rtol=0, atol=0)
+
+
+def test_guided_data_fed_in_chunks_train_exactly_as_data_in_place():
+    X = torch.rand(300, 8)
+    labels = torch.randint(3, (300, 2), generator=torch.Generator().manual_seed(1))
+    options = dict(guide_labels=labels, guide_strength=[10.0, 0.0])
+    whole, whole_history = small_training_run(X, **options)
+    chunked, chunked_history = small_training_run(X, chunk_rows=3 * 32 + 5, **options)
+    assert chunked_history.elbo == whole_history.elbo
+    for key, value in whole.state_dict().items():
+        torch.testing.assert_close(chunked.state_dict()[key], value, rtol=0, atol=0)
+
+
+def test_a_guide_pulls_its_facet_onto_its_partition_and_only_that_facet():
+    # Two factors; the guide asks facet 0 for the weaker one.
+    from sklearn.metrics import adjusted_rand_score
+    generator = torch.Generator().manual_seed(2)
+    strong, weak = torch.randint(3, (600,), generator=generator), torch.randint(3, (600,),
+                                                                                generator=generator)
+    X = 0.1 * torch.rand(600, 8, generator=generator)
+    X[:, :2] += 0.6 * torch.stack([strong == 1, strong == 2], 1)
+    X[:, 2:4] += 0.4 * torch.stack([weak == 1, weak == 2], 1)
+    guide = torch.stack([weak, torch.zeros_like(weak)], 1)
+    torch.manual_seed(0)
+    module = MFCVAE((8,), (32, 32), (2, 2), (3, 3))
+    train(module, X, epochs_per_step=[60], fade_in_fraction=0.5, batch_size=50,
+          learning_rate=3e-3, free_nats=[0.5, 0.5], seed=0, progressive=False,
+          guide_labels=guide, guide_strength=[10.0, 0.0])
+    module.eval()
+    with torch.no_grad():
+        posteriors = module.encode(X)
+        assigned = [module.cluster_log_posterior(j, *posteriors[j]).argmax(1).numpy()
+                    for j in range(2)]
+    assert adjusted_rand_score(weak.numpy(), assigned[0]) > 0.9
+    assert adjusted_rand_score(strong.numpy(), assigned[0]) < 0.1
+
+
+def test_guide_weights_fade_to_nothing_and_spare_facets_not_switched_on():
+    from skmfc.training import _batch_weights, _Guide, guide_weights_at
+    np.testing.assert_allclose(guide_weights_at(0, 4, [10.0, 0.0]), [10.0, 0.0])
+    np.testing.assert_allclose(guide_weights_at(4, 4, [10.0, 2.0]), [0.0, 0.0])
+    guide = _Guide(labels=torch.zeros(5, 2, dtype=torch.long), strength=np.array([4.0, 4.0]),
+                   n_epochs=2)
+    weights = _batch_weights(np.array([0.0, 1.0]), guide, epoch=1)
+    np.testing.assert_allclose(weights, [[0.0, 1.0], [0.0, 2.0]])
+    np.testing.assert_allclose(_batch_weights(np.array([1.0, 1.0]), None, 0), [[1, 1], [0, 0]])

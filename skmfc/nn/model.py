@@ -171,7 +171,8 @@ class MFCVAE(nn.Module):
         kl = torch.stack([facet_kl for facet_kl, _ in kl_and_scores], dim=-1)
         return reconstruction, kl, [scores for _, scores in kl_and_scores]
 
-    def loss(self, x, facet_weights, kl_weights, free_nats):
+    def loss(self, x, facet_weights, kl_weights, free_nats, guide_targets=None,
+             guide_weights=None):
         """Training objective and the ELBO it stands for, both batch means.
 
         Parameters
@@ -183,6 +184,11 @@ class MFCVAE(nn.Module):
         free_nats : Tensor of shape (J,)
             Per-facet floor on the batch-mean KL (a minimum information constraint):
             below it the KL is not penalised, so a facet cannot collapse to the prior.
+        guide_targets : LongTensor of shape (n, J), optional
+            A guide cluster of every example in every facet (see :mod:`skmfc.guide`).
+        guide_weights : Tensor of shape (J,), optional
+            Weight of each facet's cross-entropy between ``q(c_j | x)`` and its guide
+            cluster, added to the loss (0 for a facet without a guide).
 
         Returns
         -------
@@ -199,6 +205,10 @@ class MFCVAE(nn.Module):
         mean_reconstruction = reconstruction.mean()
         mean_kl = kl.mean(0)
         loss = -mean_reconstruction + (kl_weights * torch.maximum(mean_kl, free_nats)).sum()
+        if guide_targets is not None:
+            cross_entropy = torch.stack([F.cross_entropy(facet_scores, guide_targets[:, facet])
+                                         for facet, facet_scores in enumerate(scores)])
+            loss = loss + (guide_weights * cross_entropy).sum()
         elbo = mean_reconstruction - (kl_weights * mean_kl).sum()
         cluster_mass = [torch.softmax(facet_scores.detach(), dim=-1).sum(0)
                         for facet_scores in scores]
