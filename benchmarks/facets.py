@@ -74,7 +74,7 @@ OLD_DEFAULTS = {
     "fade_in_fraction": 0.5, "prior_refit_fraction": 0.5, "free_bits": 1.0,
     "min_cluster_share": 0.1, "max_iter": 200, "n_init": 1, "early_stopping": False,
     "validation_fraction": 0.1, "n_iter_no_change": 10, "tol": 1e-4, "warm_start": False,
-    "batch_size": 128, "learning_rate": 1e-3, "precision": "auto",
+    "batch_size": 128, "learning_rate": 1e-3, "precision": "auto", "guide": None,
 }
 #: Parameters every fit sets itself; arms cannot set them.
 RUN_PARAMS = ("random_state", "device", "verbose")

@@ -60,11 +60,15 @@ def test_auto_finds_the_number_of_clusters_of_well_separated_groups(three_blobs)
     np.testing.assert_array_equal(est.predict(X), est.labels_)
 
 
-def test_an_int_n_clusters_is_kept_exactly(three_blobs):
+def test_an_int_n_clusters_is_kept_exactly_without_a_guide(three_blobs):
     X, _ = three_blobs
     est = MFCVAEClustering(n_facets=1, n_clusters=6, latent_dim=2, hidden_sizes=32,
                            max_iter=10, device="cpu", random_state=0).fit(X)
     assert est.n_clusters_ == (6,)
+    two_facets = MFCVAEClustering(n_facets=2, n_clusters=6, latent_dim=2, hidden_sizes=32,
+                                  max_iter=10, device="cpu", guide=None,
+                                  random_state=0).fit(X)
+    assert two_facets.n_clusters_ == (6, 6)
 
 
 def test_auto_is_an_upper_bound_no_larger_than_the_data():

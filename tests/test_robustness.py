@@ -254,7 +254,7 @@ def test_warm_start_refuses_incompatible_data_and_parameters(X):
     with pytest.raises(ValueError, match="X has 5 features, but MFCVAEClustering is expecting 6"):
         est.fit(X[:, :5])
     with pytest.raises(ValueError, match="latent_dim, n_clusters changed since it was fitted"):
-        est.set_params(n_clusters=4, latent_dim=3).fit(X)
+        est.set_params(n_clusters=2, latent_dim=3).fit(X)
     est.set_params(n_clusters=3, latent_dim=2)
     assert est.fit(X).n_iter_ == 6
     # warm_start on an unfitted estimator is an ordinary fit.
