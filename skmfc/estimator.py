@@ -173,9 +173,12 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    labels_ : ndarray of shape (n_samples, n_facets)
+    labels_ : ndarray of shape (n_samples, n_facets), or (n_samples,) when n_facets=1
         Cluster of every training sample in every facet, from a final pass in
-        evaluation mode, so ``fit_predict(X)`` equals ``fit(X).predict(X)``.
+        evaluation mode, so ``fit_predict(X)`` equals ``fit(X).predict(X)``. A
+        one-facet model gives 1-D labels like every scikit-learn clusterer, so that
+        ``sklearn.metrics`` scores take them; with several facets, score facet ``j``
+        with ``labels_[:, j]`` or ``predict(X, facet=j)``.
     n_clusters_ : tuple of int
         Clusters per facet (after merging, with ``n_clusters="auto"``).
     latent_dims_ : tuple of int
@@ -520,8 +523,9 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                                        if history.best_validation is not None else None)
         self.converged_ = not history.interrupted and (
             history.stopped_early or not self.early_stopping)
-        self.labels_, log_proba = self._assignments(X)
-        self.clusters_used_ = tuple(len(np.unique(column)) for column in self.labels_.T)
+        labels, log_proba = self._assignments(X)
+        self.labels_ = _one_facet_flat(labels)
+        self.clusters_used_ = tuple(len(np.unique(column)) for column in labels.T)
         self.mean_confidence_ = tuple(float(np.exp(lp.max(1)).mean()) for lp in log_proba)
         if interrupted_at is not None:
             self._warn_interrupted(history, interrupted_at, n_restarts)
@@ -872,24 +876,55 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"facet must be an int in [0, {self.n_facets - 1}], got {facet!r}")
         return int(facet)
 
+    def fit_predict(self, X, y=None, facet=None):
+        """Train the model on X and return the cluster of every sample, per facet.
+
+        The labels are those of a final pass in evaluation mode (``labels_``), so they
+        equal ``fit(X).predict(X)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : Ignored
+            Not used, present for API consistency by convention.
+        facet : int, optional
+            Return the labels of this facet only. Checked before training starts.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples, n_facets), or (n_samples,)
+            One column per facet; 1-D, like every scikit-learn clusterer's, when
+            ``n_facets=1`` or ``facet`` is given.
+        """
+        if facet is not None:
+            self._validate_params()
+            facet = self._check_facet(facet)
+        self.fit(X)
+        return self.labels_ if facet is None else self._labels_by_facet()[:, facet]
+
     def predict(self, X, facet=None):
         """Most probable cluster of every sample, per facet.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Samples to assign.
         facet : int, optional
             Return the labels of this facet only.
 
         Returns
         -------
-        labels : ndarray of shape (n_samples, n_facets), or (n_samples,) with ``facet``
+        labels : ndarray of shape (n_samples, n_facets), or (n_samples,)
+            One column per facet; 1-D when ``n_facets=1`` or ``facet`` is given.
         """
         facet = self._check_facet(facet)
-        log_proba = self._cluster_log_proba(self._validate_input(X))
-        if facet is not None:
-            return log_proba[facet].argmax(1)
-        return np.stack([lp.argmax(1) for lp in log_proba], axis=1)
+        labels, _ = self._assignments(self._validate_input(X))
+        return _one_facet_flat(labels) if facet is None else labels[:, facet]
+
+    def _labels_by_facet(self):
+        """``labels_`` as (n_samples, n_facets), also for a single facet (a view)."""
+        return self.labels_.reshape(len(self.labels_), -1)
 
     def predict_proba(self, X, facet=None):
         """Posterior cluster probabilities ``q(c_j | x)``.
@@ -979,8 +1014,9 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         -------
         X : ndarray of shape (n_samples, n_features_in_)
             Means of ``p(x | z)`` in input units.
-        labels : ndarray of shape (n_samples, n_facets)
-            The cluster each sample was drawn from in every facet.
+        labels : ndarray of shape (n_samples, n_facets), or (n_samples,)
+            The cluster each sample was drawn from in every facet (1-D when
+            ``n_facets=1``, as ``labels_``).
         """
         check_is_fitted(self)
         if not isinstance(n_samples, Integral) or n_samples < 1:
@@ -1006,7 +1042,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                                                  replacement=True, generator=generator)
                 latents.append(prior.sample(clusters, temperature, generator))
                 labels.append(clusters.cpu().numpy())
-        return self._decode(latents), np.stack(labels, axis=1)
+        return self._decode(latents), _one_facet_flat(np.stack(labels, axis=1))
 
     def score(self, X, y=None):
         """Mean evidence lower bound (ELBO) per sample, in nats; higher is better.
@@ -1141,6 +1177,11 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _one_facet_flat(labels):
+    """(n, J) labels in the shape users get: 1-D (n,) when there is a single facet."""
+    return labels[:, 0] if labels.shape[1] == 1 else labels
 
 
 def _image_rows(X):
