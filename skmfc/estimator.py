@@ -13,11 +13,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
+from skmfc._noise import row_noise
 from skmfc.merging import AUTO_MAX_CLUSTERS, merge_module_clusters
 from skmfc.nn import MFCVAE
 from skmfc.persistence import _rebuild_module, load_estimator, save_estimator
 from skmfc.selection import restart_agreement, select_restart
-from skmfc.training import INFERENCE_BATCH_SIZE, split_epochs, train, validation_elbo
+from skmfc.training import INFERENCE_BATCH_SIZE, elbo_samples, split_epochs, train
 
 _MAX_SEED = np.iinfo(np.int32).max
 # Training data larger than this fraction of a GPU's free memory stay in host memory.
@@ -1049,16 +1050,20 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
         The KL terms are exact; the reconstruction term uses one posterior sample drawn
         with a fixed seed, so repeated calls agree. Values are in input units, so they
-        are comparable between models fitted on the same data.
+        are comparable between models fitted on the same data. Equal to
+        ``score_samples(X).mean()``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Samples to score.
         y : Ignored
+            Not used, present for API consistency by convention.
 
         Returns
         -------
         elbo : float
+            Mean ELBO per sample.
         """
         elbo = self._mean_elbo(self.module_, self._validate_input(X), self._seed)
         if not math.isfinite(elbo):
@@ -1066,14 +1071,48 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                              "range of the training data")
         return elbo
 
+    def score_samples(self, X):
+        """Evidence lower bound (ELBO) of every sample, in nats; higher is better.
+
+        A lower bound on ``log p(x)``, computed as :meth:`score` computes it (one
+        posterior sample per row, drawn with a fixed seed), so ``score(X)`` is its mean.
+        Low values mark samples the model explains badly, which makes it an outlier
+        score as ``GaussianMixture.score_samples`` is.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples to score.
+
+        Returns
+        -------
+        elbo : ndarray of shape (n_samples,)
+            ELBO of every sample, in input units.
+        """
+        elbo = self._elbo_samples(self.module_, self._validate_input(X), self._seed)
+        _check_finite_output([elbo], "the ELBO values")
+        return elbo
+
+    def _elbo_samples(self, module, X, seed):
+        """ELBO of every row of validated X under ``module``, in input units.
+
+        Each row's posterior sample is keyed by ``seed`` and the row's standardised
+        values rounded to float32 (:func:`skmfc._noise.row_noise`): a row scores the
+        same in any batch, and data shifted and scaled as a whole get the same samples.
+        """
+        parameter = next(module.parameters())
+        # Standardised on the host; elbo_samples moves it to the device in chunks.
+        X_model = self._to_model_input(X, parameter.dtype, "cpu")
+        noise = [torch.from_numpy(block) for block in row_noise(
+            X_model.reshape(len(X), -1).float().numpy(), module.config["latent_dims"], seed)]
+        with torch.inference_mode():
+            elbo = elbo_samples(module, X_model, noise)
+        # Change of variables from the standardised data back to input units.
+        return elbo.cpu().numpy() - X.shape[1] * np.log(self.input_scale_)
+
     def _mean_elbo(self, module, X, seed):
         """Mean ELBO per sample of validated X under ``module``, in input units."""
-        parameter = next(module.parameters())
-        with torch.inference_mode():
-            # Standardised on the host; validation_elbo moves it to the device in chunks.
-            elbo = validation_elbo(module, self._to_model_input(X, parameter.dtype, "cpu"), seed)
-        # Change of variables from the standardised data back to input units.
-        return elbo - X.shape[1] * np.log(self.input_scale_)
+        return float(np.mean(self._elbo_samples(module, X, seed)))
 
     def get_feature_names_out(self, input_features=None):
         """Names of the :meth:`transform` columns: ``facet{j}_z{i}``.

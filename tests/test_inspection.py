@@ -1,8 +1,10 @@
-"""What a scikit-learn user reaches without torch: label shapes that sklearn metrics take."""
+"""What a scikit-learn user reaches without torch: label shapes that sklearn metrics take
+and per-sample scores."""
 
 import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score, silhouette_score
+from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -90,3 +92,40 @@ def test_a_wrong_facet_is_refused_before_training(blob_data, facet, monkeypatch)
     monkeypatch.setattr(skmfc.estimator, "train", no_training)
     with pytest.raises(ValueError, match=r"facet must be an int in \[0, 1\]"):
         tiny_estimator().fit_predict(X, facet=facet)
+
+
+# ---------------------------------------------------------------------- scores
+def test_score_samples_is_per_sample_and_score_is_its_mean(two_facets, blob_data):
+    X, _ = blob_data
+    scores = two_facets.score_samples(X)
+    assert scores.shape == (len(X),) and scores.dtype == np.float64
+    assert np.isfinite(scores).all()
+    assert two_facets.score(X) == np.mean(scores)
+    np.testing.assert_array_equal(two_facets.score_samples(X), scores)  # deterministic
+
+
+def test_a_sample_scores_the_same_alone_and_in_any_order(two_facets, blob_data):
+    X, _ = blob_data
+    scores = two_facets.score_samples(X)
+    order = np.random.RandomState(1).permutation(len(X))
+    np.testing.assert_allclose(two_facets.score_samples(X[order]), scores[order],
+                               rtol=0, atol=1e-9)
+    alone = np.array([two_facets.score_samples(X[i:i + 1])[0] for i in range(5)])
+    np.testing.assert_allclose(alone, scores[:5], rtol=0, atol=1e-9)
+    # float32 input of the same values scores the same.
+    X32 = X.astype(np.float32)
+    np.testing.assert_allclose(two_facets.score_samples(X32),
+                               two_facets.score_samples(X32.astype(np.float64)), atol=1e-9)
+
+
+def test_score_samples_ranks_outliers_lowest(two_facets, blob_data):
+    X, _ = blob_data
+    outliers = X[:5] + 40.0
+    scores = two_facets.score_samples(np.vstack([X, outliers]))
+    assert scores[-5:].max() < np.percentile(scores[:-5], 5)
+
+
+def test_grid_search_scores_with_the_mean_elbo(blob_data):
+    X, _ = blob_data
+    search = GridSearchCV(tiny_estimator(n_facets=1), {"latent_dim": [1, 2]}, cv=2).fit(X)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
