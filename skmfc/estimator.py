@@ -1133,6 +1133,82 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         return np.asarray([f"facet{j}_z{i}" for j, d in enumerate(self.latent_dims_)
                            for i in range(d)], dtype=object)
 
+    # ------------------------------------------------------------------ the fitted mixture
+    # Properties read from module_, so they follow it through save, load, pickle and
+    # warm_start and need no copy of their own.
+    @property
+    def weights_(self):
+        """Mixing weights ``pi_j`` of every facet's prior.
+
+        list of ndarray of shape (n_clusters_[j],), one per facet: ``weights_[j][k]`` is
+        the prior probability of cluster ``k`` of facet ``j`` (uniform unless
+        ``learn_weights=True``).
+        """
+        return [np.exp(_to_numpy(prior.log_weights())) for prior in self._priors()]
+
+    @property
+    def means_(self):
+        """Mean of every cluster of every facet, in that facet's latent space.
+
+        list of ndarray of shape (n_clusters_[j], latent_dims_[j]), one per facet, in
+        the units of that facet's columns of :meth:`transform`.
+        """
+        return [_to_numpy(prior.means) for prior in self._priors()]
+
+    @property
+    def covariances_(self):
+        """Covariance of every cluster of every facet, laid out as ``covariance_type``.
+
+        list of ndarray, one per facet, as in :class:`sklearn.mixture.GaussianMixture`:
+        shape (n_clusters_[j], latent_dims_[j]) of variances for ``"diag"``,
+        (n_clusters_[j], latent_dims_[j], latent_dims_[j]) for ``"full"``.
+        """
+        covariances = []
+        for prior in self._priors():
+            if prior.covariance_type == "diag":
+                covariances.append(_to_numpy(prior.variances()))
+            else:
+                cholesky = _to_numpy(prior.cholesky())
+                covariances.append(cholesky @ cholesky.transpose(0, 2, 1))
+        return covariances
+
+    def _priors(self):
+        check_is_fitted(self)
+        return self.module_.priors
+
+    def summary(self):
+        """A readable description of the fitted model.
+
+        Returns
+        -------
+        text : str
+            One line per facet (clusters, clusters used, latent dimension, mean
+            posterior confidence, largest mixing weight) and the training: epochs,
+            convergence, device, likelihood, ELBO, restarts. ``print(est.summary())``
+            shows it.
+        """
+        check_is_fitted(self)
+        rows = [["facet", "clusters", "used", "latent dim", "confidence", "chance",
+                 "largest weight"]]
+        for j, weights in enumerate(self.weights_):
+            rows.append([str(j), str(self.n_clusters_[j]), str(self.clusters_used_[j]),
+                         str(self.latent_dims_[j]), f"{self.mean_confidence_[j]:.3f}",
+                         f"{1 / self.n_clusters_[j]:.3f}", f"{weights.max():.3f}"])
+        widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
+        lines = [f"MFCVAEClustering: {len(self.n_clusters_)} facet(s), {self.n_features_in_} "
+                 f"features, {self.architecture_} ladder, {self.likelihood_} likelihood"]
+        lines += ["  " + "  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in rows]
+        lines.append(f"training: {self.n_iter_} epochs (max_iter={self.max_iter}), "
+                     f"converged_={self.converged_}, device {self.device_}")
+        lines.append(f"ELBO of the training data: {self.init_elbos_[self.best_init_]:.4g} "
+                     "nats per sample (score(X) gives it for any X)")
+        if self.best_validation_score_ is not None:
+            lines.append(f"best validation ELBO: {self.best_validation_score_:.4g}")
+        if len(self.init_elbos_) > 1:
+            lines.append(f"restarts: kept {self.best_init_} of {len(self.init_elbos_)} "
+                         f"(init_selection={self.init_selection!r})")
+        return "\n".join(lines)
+
     # ------------------------------------------------------------------ persistence
     def save(self, path):
         """Save the estimator, fitted or not, to one file that loads without running code.
@@ -1221,6 +1297,11 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 def _one_facet_flat(labels):
     """(n, J) labels in the shape users get: 1-D (n,) when there is a single facet."""
     return labels[:, 0] if labels.shape[1] == 1 else labels
+
+
+def _to_numpy(tensor):
+    """A tensor of the module as a float64 numpy array on the host."""
+    return tensor.detach().cpu().double().numpy()
 
 
 def _image_rows(X):

@@ -1,14 +1,18 @@
-"""What a scikit-learn user reaches without torch: label shapes that sklearn metrics take
-and per-sample scores."""
+"""What a scikit-learn user reaches without torch: label shapes that sklearn metrics take,
+the fitted mixture as numpy arrays, per-sample scores and a readable summary."""
+
+import pickle
 
 import numpy as np
 import pytest
+from sklearn.exceptions import NotFittedError
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import skmfc.estimator
+from skmfc import MFCVAEClustering
 from skmfc.metrics import facet_scores
 from skmfc.selection import facet_diagnostics
 from tests.conftest import tiny_estimator
@@ -48,6 +52,7 @@ def test_one_facet_labels_are_one_dimensional_like_every_clusterer(one_facet, bl
     # skmfc's own helpers take 1-D labels as one facet.
     assert facet_diagnostics(one_facet).n_facets == 1
     assert facet_scores(one_facet.labels_, y).scores.shape == (1, 1)
+    assert "facet" in one_facet.summary()
 
 
 def test_one_facet_fit_predict_and_pipeline(blob_data):
@@ -94,6 +99,51 @@ def test_a_wrong_facet_is_refused_before_training(blob_data, facet, monkeypatch)
         tiny_estimator().fit_predict(X, facet=facet)
 
 
+# ---------------------------------------------------------------------- the fitted mixture
+@pytest.mark.parametrize("covariance_type", ["diag", "full"])
+def test_mixture_attributes_in_sklearn_vocabulary(blob_data, covariance_type):
+    X, _ = blob_data
+    est = tiny_estimator(n_clusters=(3, 2), latent_dim=(2, 3), learn_weights=True,
+                         covariance_type=covariance_type).fit(X)
+    assert len(est.weights_) == len(est.means_) == len(est.covariances_) == 2
+    for j, (K, d) in enumerate(zip(est.n_clusters_, est.latent_dims_)):
+        prior = est.module_.priors[j]
+        weights, means, covariances = est.weights_[j], est.means_[j], est.covariances_[j]
+        assert weights.shape == (K,) and means.shape == (K, d)
+        assert all(a.dtype == np.float64 for a in (weights, means, covariances))
+        assert weights.sum() == pytest.approx(1.0) and (weights > 0).all()
+        np.testing.assert_allclose(weights, prior.log_weights().exp().detach().numpy())
+        np.testing.assert_array_equal(means, prior.means.detach().numpy())
+        variances = prior.variances().detach().double().numpy()
+        if covariance_type == "diag":
+            assert covariances.shape == (K, d)
+            np.testing.assert_array_equal(covariances, variances)
+        else:
+            assert covariances.shape == (K, d, d)
+            np.testing.assert_allclose(covariances, covariances.transpose(0, 2, 1))
+            assert (np.linalg.eigvalsh(covariances) > 0).all()
+            np.testing.assert_allclose(np.diagonal(covariances, axis1=1, axis2=2), variances)
+
+
+def test_mixture_attributes_survive_save_load_and_pickle(two_facets, tmp_path):
+    two_facets.save(tmp_path / "model.skmfc")
+    for restored in (MFCVAEClustering.load(tmp_path / "model.skmfc"),
+                     pickle.loads(pickle.dumps(two_facets))):
+        for name in ("weights_", "means_", "covariances_"):
+            for got, expected in zip(getattr(restored, name), getattr(two_facets, name)):
+                np.testing.assert_array_equal(got, expected)
+
+
+def test_mixture_attributes_need_a_fitted_model():
+    est = MFCVAEClustering()
+    for name in ("weights_", "means_", "covariances_"):
+        assert not hasattr(est, name)
+        with pytest.raises(NotFittedError):
+            getattr(est, name)
+    with pytest.raises(NotFittedError):
+        est.summary()
+
+
 # ---------------------------------------------------------------------- scores
 def test_score_samples_is_per_sample_and_score_is_its_mean(two_facets, blob_data):
     X, _ = blob_data
@@ -129,3 +179,26 @@ def test_grid_search_scores_with_the_mean_elbo(blob_data):
     X, _ = blob_data
     search = GridSearchCV(tiny_estimator(n_facets=1), {"latent_dim": [1, 2]}, cv=2).fit(X)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+# ---------------------------------------------------------------------- summary
+def test_summary_describes_the_fitted_model(two_facets):
+    text = two_facets.summary()
+    lines = text.splitlines()
+    assert "2 facet(s)" in lines[0] and "4 features" in lines[0]
+    header = lines[1].split()
+    assert header[:3] == ["facet", "clusters", "used"]
+    for j in (0, 1):
+        cells = lines[2 + j].split()
+        assert cells[:3] == [str(j), str(two_facets.n_clusters_[j]),
+                             str(two_facets.clusters_used_[j])]
+        assert f"{two_facets.mean_confidence_[j]:.3f}" in cells
+    assert f"{two_facets.n_iter_} epochs" in text and "device cpu" in text
+    assert f"{two_facets.init_elbos_[two_facets.best_init_]:.4g}" in text
+
+
+def test_summary_mentions_validation_and_restarts(blob_data):
+    X, _ = blob_data
+    est = tiny_estimator(n_init=2, early_stopping=True, max_iter=4).fit(X)
+    text = est.summary()
+    assert "best validation ELBO" in text and f"kept {est.best_init_} of 2" in text
