@@ -154,8 +154,9 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     learning_rate : float, default=1e-3
         Adam step size.
     device : str or torch.device, default="auto"
-        ``"auto"`` uses CUDA when available, then Apple's MPS, else the CPU. On CUDA
-        every training step is captured once as a CUDA graph and replayed.
+        ``"auto"`` uses CUDA when available, else the CPU. On CUDA every training step
+        is captured once as a CUDA graph and replayed. Apple's MPS is never picked by
+        ``"auto"``: skmfc is not tested on it; ``device="mps"`` asks for it explicitly.
     precision : {"auto", "float32", "tf32", "bfloat16"}, default="auto"
         Arithmetic of training on CUDA (the CPU always trains in float32). ``"float32"``
         computes everything in float32, with TF32 switched off. ``"tf32"`` runs the
@@ -1366,11 +1367,8 @@ def _check_finite_output(chunks, what, hint=None):
 def _resolve_device(device):
     """The torch.device that ``device`` asks for, failing clearly if it is absent."""
     if isinstance(device, str) and device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if _device_available(torch.device("mps")):
-            return torch.device("mps")
-        return torch.device("cpu")
+        # MPS only when asked for by name: skmfc is not tested on it.
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as error:

@@ -5,6 +5,7 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.model_selection import GridSearchCV
@@ -202,3 +203,11 @@ def test_summary_mentions_validation_and_restarts(blob_data):
     est = tiny_estimator(n_init=2, early_stopping=True, max_iter=4).fit(X)
     text = est.summary()
     assert "best validation ELBO" in text and f"kept {est.best_init_} of 2" in text
+
+
+# ---------------------------------------------------------------------- devices
+def test_auto_never_picks_the_untested_mps(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(skmfc.estimator, "_device_available", lambda device: True)
+    assert skmfc.estimator._resolve_device("auto") == torch.device("cpu")
+    assert skmfc.estimator._resolve_device("mps") == torch.device("mps")
