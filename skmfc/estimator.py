@@ -131,8 +131,9 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         epochs in a row; the estimator keeps the weights of the best epoch. Only epochs
         of the last progressive step count, once every facet has faded in and the
         priors have been refitted: earlier steps always run all their epochs. The ELBO
-        is computed in evaluation mode with one posterior sample drawn with a fixed
-        seed, as :meth:`score` does.
+        is computed in evaluation mode with one posterior sample per row drawn with a
+        fixed seed, in the units of :meth:`score` (whose samples are keyed by the rows
+        themselves, so the two differ by sampling noise).
     validation_fraction : float, default=0.1
         Share of the data held out for early stopping (rounded up to whole samples).
     n_iter_no_change : int, default=10
@@ -183,6 +184,16 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         with ``labels_[:, j]`` or ``predict(X, facet=j)``.
     n_clusters_ : tuple of int
         Clusters per facet (after merging, with ``n_clusters="auto"``).
+    weights_ : list of ndarray of shape (n_clusters_[j],)
+        Mixing weights of every facet's prior, one array per facet (facets may differ
+        in size, hence a list).
+    means_ : list of ndarray of shape (n_clusters_[j], latent_dims_[j])
+        Cluster means of every facet's prior, in the units of :meth:`transform`.
+    covariances_ : list of ndarray
+        Cluster covariances of every facet's prior, laid out as in
+        :class:`sklearn.mixture.GaussianMixture`: (n_clusters_[j], latent_dims_[j])
+        for ``covariance_type="diag"``, (n_clusters_[j], latent_dims_[j],
+        latent_dims_[j]) for ``"full"``.
     latent_dims_ : tuple of int
         Latent dimension per facet.
     likelihood_ : str
