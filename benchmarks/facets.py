@@ -300,6 +300,7 @@ def product_facets(labels, targets, factor_names, ari):
         ``{"facet": j, "factors": [a, b], "ari": value}`` for every such facet and pair.
     """
     labels, targets, ari = np.asarray(labels), np.asarray(targets), np.asarray(ari)
+    labels = labels.reshape(len(labels), -1)  # a one-facet model's labels are 1-D
     found = []
     for a, b in itertools.combinations(range(targets.shape[1]), 2):
         joint = targets[:, a] * (targets[:, b].max() + 1) + targets[:, b]

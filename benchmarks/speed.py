@@ -244,7 +244,7 @@ def full_schedule(device, epochs, precision, seed=0):
     seconds = time.perf_counter() - start
     digits = mnist.target[:, 0] if mnist.target.ndim == 2 else mnist.target
     scores = [(adjusted_rand_score(digits, column), majority_accuracy(digits, column))
-              for column in labels.T]
+              for column in labels.reshape(len(labels), -1).T]
     row = (f"| {epochs} | {precision} | {seconds:.1f} | {estimator.score(mnist.data):.2f} | "
            + " | ".join(f"{ari:.3f} / {accuracy:.3f}" for ari, accuracy in scores) + " |")
     return row, seconds

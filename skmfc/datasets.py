@@ -1146,8 +1146,8 @@ def make_tabular_facets(
     and variance 1.
 
     A larger separation gives a stronger grouping: with the defaults,
-    grouping 0 (4 classes, separation 4) is strong and grouping 1 (3
-    classes, separation 2.5) weaker, though each is clearly recoverable from
+    grouping 0 (4 classes, separation 6) is strong and grouping 1 (3
+    classes, separation 4) weaker, though each is clearly recoverable from
     its own features. The random structure (centres, maps, column order) is
     drawn before the samples, so for an int ``random_state`` it does not
     depend on ``n_samples``.

@@ -13,12 +13,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
+from skmfc._noise import row_noise
 from skmfc.guide import GUIDE_STRENGTH, guide_partitions
 from skmfc.merging import AUTO_MAX_CLUSTERS, merge_module_clusters
 from skmfc.nn import MFCVAE
 from skmfc.persistence import _rebuild_module, load_estimator, save_estimator
 from skmfc.selection import restart_agreement, select_restart
-from skmfc.training import INFERENCE_BATCH_SIZE, split_epochs, train, validation_elbo
+from skmfc.training import INFERENCE_BATCH_SIZE, elbo_samples, split_epochs, train
 
 _MAX_SEED = np.iinfo(np.int32).max
 # Training data larger than this fraction of a GPU's free memory stay in host memory.
@@ -148,8 +149,9 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         epochs in a row; the estimator keeps the weights of the best epoch. Only epochs
         of the last progressive step count, once every facet has faded in and the
         priors have been refitted: earlier steps always run all their epochs. The ELBO
-        is computed in evaluation mode with one posterior sample drawn with a fixed
-        seed, as :meth:`score` does.
+        is computed in evaluation mode with one posterior sample per row drawn with a
+        fixed seed, in the units of :meth:`score` (whose samples are keyed by the rows
+        themselves, so the two differ by sampling noise).
     validation_fraction : float, default=0.1
         Share of the data held out for early stopping (rounded up to whole samples).
     n_iter_no_change : int, default=10
@@ -171,8 +173,9 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     learning_rate : float, default=1e-3
         Adam step size.
     device : str or torch.device, default="auto"
-        ``"auto"`` uses CUDA when available, then Apple's MPS, else the CPU. On CUDA
-        every training step is captured once as a CUDA graph and replayed.
+        ``"auto"`` uses CUDA when available, else the CPU. On CUDA every training step
+        is captured once as a CUDA graph and replayed. Apple's MPS is never picked by
+        ``"auto"``: skmfc is not tested on it; ``device="mps"`` asks for it explicitly.
     precision : {"auto", "float32", "tf32", "bfloat16"}, default="auto"
         Arithmetic of training on CUDA (the CPU always trains in float32). ``"float32"``
         computes everything in float32, with TF32 switched off. ``"tf32"`` runs the
@@ -191,11 +194,24 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    labels_ : ndarray of shape (n_samples, n_facets)
+    labels_ : ndarray of shape (n_samples, n_facets), or (n_samples,) when n_facets=1
         Cluster of every training sample in every facet, from a final pass in
-        evaluation mode, so ``fit_predict(X)`` equals ``fit(X).predict(X)``.
+        evaluation mode, so ``fit_predict(X)`` equals ``fit(X).predict(X)``. A
+        one-facet model gives 1-D labels like every scikit-learn clusterer, so that
+        ``sklearn.metrics`` scores take them; with several facets, score facet ``j``
+        with ``labels_[:, j]`` or ``predict(X, facet=j)``.
     n_clusters_ : tuple of int
         Clusters per facet (after merging, with ``n_clusters="auto"``).
+    weights_ : list of ndarray of shape (n_clusters_[j],)
+        Mixing weights of every facet's prior, one array per facet (facets may differ
+        in size, hence a list).
+    means_ : list of ndarray of shape (n_clusters_[j], latent_dims_[j])
+        Cluster means of every facet's prior, in the units of :meth:`transform`.
+    covariances_ : list of ndarray
+        Cluster covariances of every facet's prior, laid out as in
+        :class:`sklearn.mixture.GaussianMixture`: (n_clusters_[j], latent_dims_[j])
+        for ``covariance_type="diag"``, (n_clusters_[j], latent_dims_[j],
+        latent_dims_[j]) for ``"full"``.
     latent_dims_ : tuple of int
         Latent dimension per facet.
     likelihood_ : str
@@ -543,8 +559,9 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                                        if history.best_validation is not None else None)
         self.converged_ = not history.interrupted and (
             history.stopped_early or not self.early_stopping)
-        self.labels_, log_proba = self._assignments(X)
-        self.clusters_used_ = tuple(len(np.unique(column)) for column in self.labels_.T)
+        labels, log_proba = self._assignments(X)
+        self.labels_ = _one_facet_flat(labels)
+        self.clusters_used_ = tuple(len(np.unique(column)) for column in labels.T)
         self.mean_confidence_ = tuple(float(np.exp(lp.max(1)).mean()) for lp in log_proba)
         if interrupted_at is not None:
             self._warn_interrupted(history, interrupted_at, n_restarts)
@@ -898,24 +915,55 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"facet must be an int in [0, {self.n_facets - 1}], got {facet!r}")
         return int(facet)
 
+    def fit_predict(self, X, y=None, facet=None):
+        """Train the model on X and return the cluster of every sample, per facet.
+
+        The labels are those of a final pass in evaluation mode (``labels_``), so they
+        equal ``fit(X).predict(X)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : Ignored
+            Not used, present for API consistency by convention.
+        facet : int, optional
+            Return the labels of this facet only. Checked before training starts.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples, n_facets), or (n_samples,)
+            One column per facet; 1-D, like every scikit-learn clusterer's, when
+            ``n_facets=1`` or ``facet`` is given.
+        """
+        if facet is not None:
+            self._validate_params()
+            facet = self._check_facet(facet)
+        self.fit(X)
+        return self.labels_ if facet is None else self._labels_by_facet()[:, facet]
+
     def predict(self, X, facet=None):
         """Most probable cluster of every sample, per facet.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Samples to assign.
         facet : int, optional
             Return the labels of this facet only.
 
         Returns
         -------
-        labels : ndarray of shape (n_samples, n_facets), or (n_samples,) with ``facet``
+        labels : ndarray of shape (n_samples, n_facets), or (n_samples,)
+            One column per facet; 1-D when ``n_facets=1`` or ``facet`` is given.
         """
         facet = self._check_facet(facet)
-        log_proba = self._cluster_log_proba(self._validate_input(X))
-        if facet is not None:
-            return log_proba[facet].argmax(1)
-        return np.stack([lp.argmax(1) for lp in log_proba], axis=1)
+        labels, _ = self._assignments(self._validate_input(X))
+        return _one_facet_flat(labels) if facet is None else labels[:, facet]
+
+    def _labels_by_facet(self):
+        """``labels_`` as (n_samples, n_facets), also for a single facet (a view)."""
+        return self.labels_.reshape(len(self.labels_), -1)
 
     def predict_proba(self, X, facet=None):
         """Posterior cluster probabilities ``q(c_j | x)``.
@@ -1005,8 +1053,9 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         -------
         X : ndarray of shape (n_samples, n_features_in_)
             Means of ``p(x | z)`` in input units.
-        labels : ndarray of shape (n_samples, n_facets)
-            The cluster each sample was drawn from in every facet.
+        labels : ndarray of shape (n_samples, n_facets), or (n_samples,)
+            The cluster each sample was drawn from in every facet (1-D when
+            ``n_facets=1``, as ``labels_``).
         """
         check_is_fitted(self)
         if not isinstance(n_samples, Integral) or n_samples < 1:
@@ -1032,23 +1081,27 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                                                  replacement=True, generator=generator)
                 latents.append(prior.sample(clusters, temperature, generator))
                 labels.append(clusters.cpu().numpy())
-        return self._decode(latents), np.stack(labels, axis=1)
+        return self._decode(latents), _one_facet_flat(np.stack(labels, axis=1))
 
     def score(self, X, y=None):
         """Mean evidence lower bound (ELBO) per sample, in nats; higher is better.
 
         The KL terms are exact; the reconstruction term uses one posterior sample drawn
         with a fixed seed, so repeated calls agree. Values are in input units, so they
-        are comparable between models fitted on the same data.
+        are comparable between models fitted on the same data. Equal to
+        ``score_samples(X).mean()``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Samples to score.
         y : Ignored
+            Not used, present for API consistency by convention.
 
         Returns
         -------
         elbo : float
+            Mean ELBO per sample.
         """
         elbo = self._mean_elbo(self.module_, self._validate_input(X), self._seed)
         if not math.isfinite(elbo):
@@ -1056,14 +1109,48 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                              "range of the training data")
         return elbo
 
+    def score_samples(self, X):
+        """Evidence lower bound (ELBO) of every sample, in nats; higher is better.
+
+        A lower bound on ``log p(x)``, computed as :meth:`score` computes it (one
+        posterior sample per row, drawn with a fixed seed), so ``score(X)`` is its mean.
+        Low values mark samples the model explains badly, which makes it an outlier
+        score as ``GaussianMixture.score_samples`` is.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples to score.
+
+        Returns
+        -------
+        elbo : ndarray of shape (n_samples,)
+            ELBO of every sample, in input units.
+        """
+        elbo = self._elbo_samples(self.module_, self._validate_input(X), self._seed)
+        _check_finite_output([elbo], "the ELBO values")
+        return elbo
+
+    def _elbo_samples(self, module, X, seed):
+        """ELBO of every row of validated X under ``module``, in input units.
+
+        Each row's posterior sample is keyed by ``seed`` and the row's standardised
+        values rounded to float32 (:func:`skmfc._noise.row_noise`): a row scores the
+        same in any batch, and data shifted and scaled as a whole get the same samples.
+        """
+        parameter = next(module.parameters())
+        # Standardised on the host; elbo_samples moves it to the device in chunks.
+        X_model = self._to_model_input(X, parameter.dtype, "cpu")
+        noise = [torch.from_numpy(block) for block in row_noise(
+            X_model.reshape(len(X), -1).float().numpy(), module.config["latent_dims"], seed)]
+        with torch.inference_mode():
+            elbo = elbo_samples(module, X_model, noise)
+        # Change of variables from the standardised data back to input units.
+        return elbo.cpu().numpy() - X.shape[1] * np.log(self.input_scale_)
+
     def _mean_elbo(self, module, X, seed):
         """Mean ELBO per sample of validated X under ``module``, in input units."""
-        parameter = next(module.parameters())
-        with torch.inference_mode():
-            # Standardised on the host; validation_elbo moves it to the device in chunks.
-            elbo = validation_elbo(module, self._to_model_input(X, parameter.dtype, "cpu"), seed)
-        # Change of variables from the standardised data back to input units.
-        return elbo - X.shape[1] * np.log(self.input_scale_)
+        return float(np.mean(self._elbo_samples(module, X, seed)))
 
     def get_feature_names_out(self, input_features=None):
         """Names of the :meth:`transform` columns: ``facet{j}_z{i}``.
@@ -1083,6 +1170,82 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         _check_feature_names_in(self, input_features, generate_names=False)
         return np.asarray([f"facet{j}_z{i}" for j, d in enumerate(self.latent_dims_)
                            for i in range(d)], dtype=object)
+
+    # ------------------------------------------------------------------ the fitted mixture
+    # Properties read from module_, so they follow it through save, load, pickle and
+    # warm_start and need no copy of their own.
+    @property
+    def weights_(self):
+        """Mixing weights ``pi_j`` of every facet's prior.
+
+        list of ndarray of shape (n_clusters_[j],), one per facet: ``weights_[j][k]`` is
+        the prior probability of cluster ``k`` of facet ``j`` (uniform unless
+        ``learn_weights=True``).
+        """
+        return [np.exp(_to_numpy(prior.log_weights())) for prior in self._priors()]
+
+    @property
+    def means_(self):
+        """Mean of every cluster of every facet, in that facet's latent space.
+
+        list of ndarray of shape (n_clusters_[j], latent_dims_[j]), one per facet, in
+        the units of that facet's columns of :meth:`transform`.
+        """
+        return [_to_numpy(prior.means) for prior in self._priors()]
+
+    @property
+    def covariances_(self):
+        """Covariance of every cluster of every facet, laid out as ``covariance_type``.
+
+        list of ndarray, one per facet, as in :class:`sklearn.mixture.GaussianMixture`:
+        shape (n_clusters_[j], latent_dims_[j]) of variances for ``"diag"``,
+        (n_clusters_[j], latent_dims_[j], latent_dims_[j]) for ``"full"``.
+        """
+        covariances = []
+        for prior in self._priors():
+            if prior.covariance_type == "diag":
+                covariances.append(_to_numpy(prior.variances()))
+            else:
+                cholesky = _to_numpy(prior.cholesky())
+                covariances.append(cholesky @ cholesky.transpose(0, 2, 1))
+        return covariances
+
+    def _priors(self):
+        check_is_fitted(self)
+        return self.module_.priors
+
+    def summary(self):
+        """A readable description of the fitted model.
+
+        Returns
+        -------
+        text : str
+            One line per facet (clusters, clusters used, latent dimension, mean
+            posterior confidence, largest mixing weight) and the training: epochs,
+            convergence, device, likelihood, ELBO, restarts. ``print(est.summary())``
+            shows it.
+        """
+        check_is_fitted(self)
+        rows = [["facet", "clusters", "used", "latent dim", "confidence", "chance",
+                 "largest weight"]]
+        for j, weights in enumerate(self.weights_):
+            rows.append([str(j), str(self.n_clusters_[j]), str(self.clusters_used_[j]),
+                         str(self.latent_dims_[j]), f"{self.mean_confidence_[j]:.3f}",
+                         f"{1 / self.n_clusters_[j]:.3f}", f"{weights.max():.3f}"])
+        widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
+        lines = [f"MFCVAEClustering: {len(self.n_clusters_)} facet(s), {self.n_features_in_} "
+                 f"features, {self.architecture_} ladder, {self.likelihood_} likelihood"]
+        lines += ["  " + "  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in rows]
+        lines.append(f"training: {self.n_iter_} epochs (max_iter={self.max_iter}), "
+                     f"converged_={self.converged_}, device {self.device_}")
+        lines.append(f"ELBO of the training data: {self.init_elbos_[self.best_init_]:.4g} "
+                     "nats per sample (score(X) gives it for any X)")
+        if self.best_validation_score_ is not None:
+            lines.append(f"best validation ELBO: {self.best_validation_score_:.4g}")
+        if len(self.init_elbos_) > 1:
+            lines.append(f"restarts: kept {self.best_init_} of {len(self.init_elbos_)} "
+                         f"(init_selection={self.init_selection!r})")
+        return "\n".join(lines)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path):
@@ -1185,6 +1348,16 @@ def _guide_facets(config, X_train, seed):
             dict(guide_labels=labels, guide_strength=GUIDE_STRENGTH * guided))
 
 
+def _one_facet_flat(labels):
+    """(n, J) labels in the shape users get: 1-D (n,) when there is a single facet."""
+    return labels[:, 0] if labels.shape[1] == 1 else labels
+
+
+def _to_numpy(tensor):
+    """A tensor of the module as a float64 numpy array on the host."""
+    return tensor.detach().cpu().double().numpy()
+
+
 def _image_rows(X):
     """Image arrays as flat channel-last rows, with their (height, width, channels).
 
@@ -1247,11 +1420,8 @@ def _check_finite_output(chunks, what, hint=None):
 def _resolve_device(device):
     """The torch.device that ``device`` asks for, failing clearly if it is absent."""
     if isinstance(device, str) and device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if _device_available(torch.device("mps")):
-            return torch.device("mps")
-        return torch.device("cpu")
+        # MPS only when asked for by name: skmfc is not tested on it.
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as error:

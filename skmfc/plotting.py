@@ -1,7 +1,16 @@
 """Figures for a fitted :class:`~skmfc.MFCVAEClustering`: the analyses of the MFCVAE paper.
 
-Every plotting function takes a fitted estimator, returns a
+Every plotting function takes a fitted estimator and X in any form ``fit`` takes (rows,
+a DataFrame, or images of shape (n, H, W), (n, H, W, C) or (n, C, H, W)), returns a
 :class:`matplotlib.figure.Figure` and, given ``path``, also saves it there as a PNG.
+
+For any data, tabular or images: :func:`plot_latent_space` (each facet's latent space,
+coloured by cluster or by a known label), :func:`plot_facet_contingency` (how two
+facets' partitions cross), :func:`plot_cluster_sizes_and_confidence` and
+:func:`plot_training_curve` (with the validation curve under early stopping). For
+images only: :func:`plot_cluster_examples`, :func:`plot_facet_examples`,
+:func:`plot_cluster_samples` and :func:`plot_facet_swap`.
+
 The figures are built with the object-oriented API on a bare ``Figure``, so no GUI
 backend is needed and no pyplot state is touched; in a notebook the returned figure
 displays itself.
@@ -25,8 +34,12 @@ import os
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.metrics import adjusted_rand_score
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
+
+from skmfc.estimator import _image_rows
 
 __all__ = [
     "plot_cluster_examples",
@@ -34,6 +47,9 @@ __all__ = [
     "plot_cluster_samples",
     "plot_facet_swap",
     "plot_training_curve",
+    "plot_latent_space",
+    "plot_facet_contingency",
+    "plot_cluster_sizes_and_confidence",
     "swap_facet",
     "swap_facet_latents",
 ]
@@ -132,7 +148,9 @@ def _resolve_image_shape(estimator, image_shape, n_features):
                 f"cannot show rows of {n_features} features as images: the estimator has "
                 "no image_shape and the number of features is not a perfect square; pass "
                 "image_shape=(height, width) or (height, width, channels). These figures "
-                "are only meaningful for image data.")
+                "are only meaningful for image data; for tabular data see "
+                "plot_latent_space, plot_facet_contingency and "
+                "plot_cluster_sizes_and_confidence.")
         return (side, side)
     try:
         image_shape = tuple(int(size) for size in image_shape)
@@ -161,11 +179,12 @@ def _as_images(rows, image_shape):
 
 
 def _as_array(X, name):
-    """X (array-like or DataFrame) as a 2-D float array, for display only."""
-    X = np.asarray(X, dtype=np.float64)
+    """X in any form ``fit`` takes (rows, a DataFrame, or image arrays, flattened
+    channel-last as the estimator flattens them) as a 2-D float array, for display only."""
+    X = np.asarray(_image_rows(X)[0], dtype=np.float64)
     if X.ndim != 2:
-        raise ValueError(f"{name} must be 2-D of shape (n_samples, n_features), got shape "
-                         f"{X.shape}")
+        raise ValueError(f"{name} must be of shape (n_samples, n_features) or hold images "
+                         f"(n, H, W), (n, H, W, C) or (n, C, H, W), got shape {X.shape}")
     return X
 
 
@@ -564,11 +583,15 @@ def plot_facet_swap(estimator, X_a, X_b, facet, *, image_shape=None, path=None):
 
 # ---------------------------------------------------------------------- training
 def plot_training_curve(estimator, *, path=None):
-    """Plot the mean training ELBO of every epoch.
+    """Plot the mean training ELBO of every epoch, and the validation ELBO if recorded.
 
     When the estimator has ``progressive_steps_`` (the epoch index at which each
     progressive step starts), a dashed vertical line marks the start of every step
-    after the first.
+    after the first. With ``early_stopping=True`` the validation ELBO of every epoch of
+    the last ``fit`` (``validation_scores_``) is drawn on the same axes, in the units of
+    ``elbo_curve_`` (standardised data; ``validation_scores_`` itself is in the input
+    units of :meth:`~skmfc.MFCVAEClustering.score`), and the epoch whose weights were
+    kept is marked.
 
     Parameters
     ----------
@@ -580,14 +603,19 @@ def plot_training_curve(estimator, *, path=None):
     Returns
     -------
     figure : matplotlib.figure.Figure
-        One axes; the curve is its first line.
+        One axes; the training curve is its first line, the validation curve (when
+        recorded) its second and the kept epoch's marker its third.
     """
     check_is_fitted(estimator)
     elbo = np.asarray(estimator.elbo_curve_, dtype=np.float64)
     epochs = np.arange(1, len(elbo) + 1)
     figure = _new_figure(6.0, 3.5)
     ax = figure.add_subplot()
-    ax.plot(epochs, elbo, marker="." if len(elbo) <= 50 else None, label="ELBO")
+    ax.plot(epochs, elbo, marker="." if len(elbo) <= 50 else None, label="training ELBO")
+    validation = getattr(estimator, "validation_scores_", None)
+    if validation:
+        _draw_validation_curve(ax, estimator, np.asarray(validation, dtype=np.float64),
+                               len(elbo))
     step_starts = getattr(estimator, "progressive_steps_", None) or []
     first_line = True
     for step, start in enumerate(step_starts):
@@ -602,7 +630,269 @@ def plot_training_curve(estimator, *, path=None):
         first_line = False
     ax.set_xlabel("epoch")
     ax.set_ylabel("mean ELBO per sample (nats)")
-    ax.set_title("Training curve")
+    ax.set_title("Training curve" if not validation else "Training and validation curves")
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
+    return _finish(figure, path)
+
+
+def _draw_validation_curve(ax, estimator, validation, n_epochs):
+    """The validation ELBO of the last fit's epochs (the last ``len(validation)`` of
+    ``n_epochs``), in the units of the training curve, and the kept epoch marked."""
+    # score() units -> the standardised units of elbo_curve_ (change of variables).
+    shown = validation + estimator.n_features_in_ * np.log(estimator.input_scale_)
+    epochs = np.arange(n_epochs - len(validation) + 1, n_epochs + 1)
+    ax.plot(epochs, shown, color="tab:orange", marker="." if len(shown) <= 50 else None,
+            label="validation ELBO")
+    # The kept epoch is the first with the best score (a later tie does not replace it).
+    kept = np.flatnonzero(validation == getattr(estimator, "best_validation_score_", None))
+    if len(kept):
+        ax.plot(epochs[kept[:1]], shown[kept[:1]], linestyle="none", marker="o",
+                markersize=8, markerfacecolor="none", color="tab:red", label="weights kept")
+
+
+# ---------------------------------------------------------------------- any data
+def _facet_latents(estimator, X):
+    """Posterior means of X, one (n, latent_dims_[j]) array per facet."""
+    Z = np.asarray(estimator.transform(X), dtype=np.float64)
+    return np.split(Z, np.cumsum(estimator.latent_dims_)[:-1], axis=1)
+
+
+def _facet_proba(estimator, X):
+    """``q(c_j | x)`` of X, one (n, n_clusters_[j]) array per facet."""
+    proba = estimator.predict_proba(X)
+    return np.split(proba, np.cumsum(estimator.n_clusters_)[:-1], axis=1)
+
+
+def _check_facets(estimator, facets):
+    """A validated list of facets; None means all of them."""
+    if facets is None:
+        return list(range(_n_facets(estimator)))
+    facets = [facets] if isinstance(facets, Integral) else list(facets)
+    if not facets:
+        raise ValueError("facets must name at least one facet")
+    return [_check_facet(estimator, facet) for facet in facets]
+
+
+def _project_2d(latents, means):
+    """2-D coordinates of a facet's posterior means and cluster means, and axis labels.
+
+    Two dimensions are shown as they are, more through the PCA of the posterior means;
+    a single dimension is spread over the second axis by cluster (see the caller).
+    """
+    d = latents.shape[1]
+    if d == 2:
+        return latents, means, ("z0", "z1")
+    pca = PCA(n_components=2).fit(latents)
+    return pca.transform(latents), pca.transform(means), ("PC 1", "PC 2")
+
+
+def _categorical_colours(values):
+    """Integer codes of ``values`` (any labels) and a matching colour map name."""
+    categories, codes = np.unique(np.asarray(values), return_inverse=True)
+    cmap = "tab10" if len(categories) <= 10 else "tab20" if len(categories) <= 20 else "turbo"
+    return categories, codes.ravel(), cmap
+
+
+def _scatter_categories(ax, points, values, max_legend=12):
+    """Scatter ``points`` coloured by the categories in ``values``, with a legend."""
+    categories, codes, cmap = _categorical_colours(values)
+    scatter = ax.scatter(points[:, 0], points[:, 1], c=codes, cmap=cmap, s=8, alpha=0.7,
+                         vmin=-0.5, vmax=max(len(categories), 10) - 0.5, linewidths=0)
+    if len(categories) <= max_legend:
+        handles, _ = scatter.legend_elements()
+        ax.legend(handles, [str(c) for c in categories], fontsize=7, markerscale=0.8,
+                  loc="best", framealpha=0.6)
+    return scatter
+
+
+def plot_latent_space(estimator, X, *, facets=None, y=None, y_name="known label",
+                      path=None):
+    """Show each facet's latent space in 2-D, coloured by cluster (and by a known label).
+
+    Every facet's posterior means (its columns of ``transform(X)``) are shown as they
+    are when the facet has two latent dimensions, and projected on their first two
+    principal components otherwise; a one-dimensional facet is shown against its
+    cluster. The first row colours the points by the facet's cluster (``predict``) and
+    marks the prior's cluster means (``means_``) with black crosses; with ``y`` a second
+    row colours the same points by the known label, so it shows which facet holds it.
+
+    Parameters
+    ----------
+    estimator : MFCVAEClustering
+        A fitted estimator.
+    X : array-like of shape (n_samples, n_features) or image array
+        Data in any form ``fit`` takes.
+    facets : int or sequence of int, optional
+        The facets to show, one column each; all by default.
+    y : array-like of shape (n_samples,), optional
+        A known label (any values) to colour a second row by.
+    y_name : str, default="known label"
+        Name of ``y`` in the titles.
+    path : str or path-like, optional
+        Also save the figure there as a PNG.
+
+    Returns
+    -------
+    figure : matplotlib.figure.Figure
+        ``len(facets)`` axes per row, one row (two with ``y``); in every axes the
+        samples are the first collection.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmfc import MFCVAEClustering
+    >>> from skmfc.plotting import plot_latent_space
+    >>> X = np.random.RandomState(0).rand(60, 6)
+    >>> est = MFCVAEClustering(n_facets=2, n_clusters=3, latent_dim=3, hidden_sizes=8,
+    ...                        max_iter=2, device="cpu", random_state=0).fit(X)
+    >>> len(plot_latent_space(est, X, y=(X[:, 0] > 0.5)).axes)
+    4
+    """
+    check_is_fitted(estimator)
+    facets = _check_facets(estimator, facets)
+    latents = _facet_latents(estimator, X)
+    n = len(latents[0])
+    if y is not None:
+        y = np.asarray(y)
+        if y.shape != (n,):
+            raise ValueError(f"y must have shape ({n},), one label per sample of X, got "
+                             f"shape {y.shape}")
+    labels = [block.argmax(axis=1) for block in _facet_proba(estimator, X)]
+    means = estimator.means_
+    n_rows = 1 if y is None else 2
+    figure = _new_figure(3.6 * len(facets), 3.4 * n_rows)
+    axes = np.asarray(figure.subplots(n_rows, len(facets), squeeze=False))
+    jitter = np.random.RandomState(0).uniform(-0.3, 0.3, size=n)
+    for column, facet in enumerate(facets):
+        if latents[facet].shape[1] == 1:
+            points = np.column_stack([latents[facet][:, 0], labels[facet] + jitter])
+            centres = np.column_stack([means[facet][:, 0], np.arange(len(means[facet]))])
+            axis_labels = ("z0", "cluster")
+        else:
+            points, centres, axis_labels = _project_2d(latents[facet], means[facet])
+        colourings = [(labels[facet], "cluster")] + ([] if y is None else [(y, y_name)])
+        for row, (values, name) in enumerate(colourings):
+            ax = axes[row, column]
+            _scatter_categories(ax, points, values)
+            if row == 0:
+                ax.scatter(centres[:, 0], centres[:, 1], marker="x", c="black", s=40,
+                           label="_cluster means")
+            ax.set_title(f"Facet {facet} (d={latents[facet].shape[1]}): by {name}",
+                         fontsize=10)
+            ax.set_xlabel(axis_labels[0])
+            ax.set_ylabel(axis_labels[1])
+    return _finish(figure, path)
+
+
+def plot_facet_contingency(estimator, X, facets=(0, 1), *, path=None):
+    """Show how the partitions of two facets cross: a contingency heat map.
+
+    Cell ``(a, b)`` counts the samples of X in cluster ``a`` of the first facet and
+    cluster ``b`` of the second (``predict``). Independent groupings found by two facets
+    fill the table evenly; a facet that repeats the other shows one dominant cell per
+    row. The title gives the adjusted Rand index between the two partitions.
+
+    Parameters
+    ----------
+    estimator : MFCVAEClustering
+        A fitted estimator with at least two facets.
+    X : array-like of shape (n_samples, n_features) or image array
+        Data in any form ``fit`` takes.
+    facets : tuple of two int, default=(0, 1)
+        The facets on the rows and on the columns.
+    path : str or path-like, optional
+        Also save the figure there as a PNG.
+
+    Returns
+    -------
+    figure : matplotlib.figure.Figure
+        One axes showing the (n_clusters_[facets[0]], n_clusters_[facets[1]]) table
+        as its image, each count written in its cell.
+    """
+    check_is_fitted(estimator)
+    if _n_facets(estimator) < 2:
+        raise ValueError("plot_facet_contingency crosses two facets, but the estimator has "
+                         "one; fit it with n_facets >= 2")
+    try:
+        rows_facet, columns_facet = facets
+    except (TypeError, ValueError):
+        raise ValueError(f"facets must be a pair of facets, got {facets!r}") from None
+    rows_facet = _check_facet(estimator, rows_facet)
+    columns_facet = _check_facet(estimator, columns_facet)
+    proba = _facet_proba(estimator, X)
+    rows_labels = proba[rows_facet].argmax(axis=1)
+    columns_labels = proba[columns_facet].argmax(axis=1)
+    shape = (estimator.n_clusters_[rows_facet], estimator.n_clusters_[columns_facet])
+    table = np.zeros(shape, dtype=np.int64)
+    np.add.at(table, (rows_labels, columns_labels), 1)
+    figure = _new_figure(1.2 + 0.45 * shape[1] + 1.0, 1.2 + 0.45 * shape[0])
+    ax = figure.add_subplot()
+    image = ax.imshow(table, cmap="viridis", aspect="auto")
+    figure.colorbar(image, ax=ax, label="samples")
+    threshold = table.max() / 2.0
+    for (a, b), count in np.ndenumerate(table):
+        ax.text(b, a, str(count), ha="center", va="center", fontsize=7,
+                color="black" if count > threshold else "white")
+    ax.set_xticks(range(shape[1]))
+    ax.set_yticks(range(shape[0]))
+    ax.set_xlabel(f"facet {columns_facet} cluster")
+    ax.set_ylabel(f"facet {rows_facet} cluster")
+    ari = adjusted_rand_score(rows_labels, columns_labels)
+    ax.set_title(f"Facet {rows_facet} x facet {columns_facet} (ARI {ari:.2f})", fontsize=10)
+    return _finish(figure, path)
+
+
+def plot_cluster_sizes_and_confidence(estimator, X, *, path=None):
+    """Show, per facet, how many samples each cluster holds and how sure the model is.
+
+    Top row: the number of samples of X in every cluster of the facet (``predict``),
+    empty clusters included, with the prior mixing weights (``weights_``) times the
+    number of samples as black dots. Bottom row: the histogram of every sample's
+    posterior confidence ``max_k q(c_j = k | x)``, from chance (``1 / K``, dashed) to
+    certain (1), with its mean dotted; a facet piled up at chance carries no clustering.
+
+    Parameters
+    ----------
+    estimator : MFCVAEClustering
+        A fitted estimator.
+    X : array-like of shape (n_samples, n_features) or image array
+        Data in any form ``fit`` takes.
+    path : str or path-like, optional
+        Also save the figure there as a PNG.
+
+    Returns
+    -------
+    figure : matplotlib.figure.Figure
+        Two rows of ``n_facets`` axes: the sizes (bars in cluster order) above the
+        confidences.
+    """
+    check_is_fitted(estimator)
+    proba = _facet_proba(estimator, X)
+    weights = estimator.weights_
+    figure = _new_figure(3.2 * len(proba), 5.6)
+    axes = np.asarray(figure.subplots(2, len(proba), squeeze=False))
+    for facet, block in enumerate(proba):
+        n, n_clusters = block.shape
+        sizes = np.bincount(block.argmax(axis=1), minlength=n_clusters)
+        ax = axes[0, facet]
+        ax.bar(np.arange(n_clusters), sizes, color="tab:blue")
+        ax.plot(np.arange(n_clusters), weights[facet] * n, linestyle="none", marker="o",
+                color="black", markersize=4, label="prior weight x n")
+        ax.set_xticks(range(n_clusters))
+        ax.set_xlabel("cluster")
+        ax.set_ylabel("samples")
+        ax.set_title(f"Facet {facet}: {int((sizes > 0).sum())} of {n_clusters} clusters used",
+                     fontsize=10)
+        ax.legend(fontsize=7)
+        confidence = block.max(axis=1)
+        ax = axes[1, facet]
+        ax.hist(confidence, bins=np.linspace(1.0 / n_clusters, 1.0, 21), color="tab:green")
+        ax.axvline(1.0 / n_clusters, color="grey", linestyle="--", label="chance 1/K")
+        ax.axvline(confidence.mean(), color="black", linestyle=":",
+                   label=f"mean {confidence.mean():.2f}")
+        ax.set_xlabel("max posterior probability")
+        ax.set_ylabel("samples")
+        ax.set_title(f"Facet {facet}: confidence", fontsize=10)
+        ax.legend(fontsize=7)
     return _finish(figure, path)

@@ -276,24 +276,58 @@ def _reseed_facet(module, facet, means, log_variances, min_share):
 @torch.no_grad()
 def validation_elbo(module, X, seed):
     """Mean ELBO per sample of ``X`` in evaluation mode, every facet switched on: the
-    early-stopping criterion, and :meth:`MFCVAEClustering.score` in standardised units.
+    early-stopping criterion, in the standardised units of the module.
 
     The KL terms are those of :meth:`~skmfc.nn.MFCVAE.elbo_terms` (exact for the
     closed-form posterior); the reconstruction uses one sample of ``z`` drawn with a
     generator seeded by ``seed``, so the value is a deterministic function of the weights.
     ``X`` may be on the module's device or in host memory.
     """
+    generator = torch.Generator(device=_device_of(module)).manual_seed(seed)
+    total = torch.zeros((), dtype=torch.float64, device=_device_of(module))
+    for elbo in _chunk_elbos(module, X, generator=generator):
+        total += elbo.sum().double()
+    return float(total) / len(X)
+
+
+def elbo_samples(module, X, noise):
+    """ELBO of every row of ``X`` in evaluation mode, at the posterior sample given by
+    ``noise``: :meth:`MFCVAEClustering.score_samples` in standardised units.
+
+    Parameters
+    ----------
+    module : MFCVAE
+        The model.
+    X : Tensor
+        Model input, on the module's device or in host memory.
+    noise : list of Tensor of shape (len(X), d_j)
+        Standard normal draws per facet: ``z_j = mean_j + std_j * noise_j``.
+
+    Returns
+    -------
+    Tensor of shape (len(X),)
+        In float64, on the module's device.
+    """
+    return torch.cat([elbo.double() for elbo in _chunk_elbos(module, X, noise=noise)])
+
+
+def _chunk_elbos(module, X, generator=None, noise=None):
+    """Yield the ELBO of every row of each inference chunk of ``X`` in evaluation mode,
+    with the posterior noise drawn from ``generator`` or sliced from ``noise``."""
     was_training = module.training
     module.eval()
     device = _device_of(module)
-    generator = torch.Generator(device=device).manual_seed(seed)
-    total = torch.zeros((), dtype=torch.float64, device=device)
-    for start in range(0, len(X), INFERENCE_BATCH_SIZE):
-        chunk = X[start:start + INFERENCE_BATCH_SIZE].to(device, non_blocking=True)
-        reconstruction, kl = module.elbo_terms(chunk, generator=generator)
-        total += (reconstruction - kl.sum(-1)).sum().double()
-    module.train(was_training)
-    return float(total) / len(X)
+    try:
+        for start in range(0, len(X), INFERENCE_BATCH_SIZE):
+            stop = start + INFERENCE_BATCH_SIZE
+            chunk = X[start:stop].to(device, non_blocking=True)
+            chunk_noise = None if noise is None else [block[start:stop].to(chunk)
+                                                      for block in noise]
+            reconstruction, kl = module.elbo_terms(chunk, generator=generator,
+                                                   noise=chunk_noise)
+            yield reconstruction - kl.sum(-1)
+    finally:
+        module.train(was_training)
 
 
 def _snapshot(module, optimizer):

@@ -189,7 +189,7 @@ def test_variants_train(blobs):
                    dict(learn_weights=False), dict(progressive=False), dict(n_clusters=1),
                    dict(free_bits=0.0)):
         est = tiny_estimator(**params).fit(X)
-        assert est.labels_.shape == (len(X), est.n_facets)
+        assert est.labels_.shape == ((len(X),) if est.n_facets == 1 else (len(X), est.n_facets))
         assert np.all(np.isfinite(est.predict_proba(X)))
     fixed = tiny_estimator(learn_weights=False).fit(X)
     # Uniform weights over each facet's clusters (a guided facet may have fewer than

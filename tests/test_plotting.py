@@ -371,3 +371,159 @@ def test_missing_matplotlib_gives_an_install_hint(fitted, monkeypatch):
     # numpy-only helpers keep working.
     Z = fitted.transform(np.zeros((2, fitted.n_features_in_)))
     module.swap_facet_latents(fitted, Z, Z, 0)
+
+
+# ---------------------------------------------------------------------- any data
+from sklearn.decomposition import PCA  # noqa: E402
+
+from skmfc.plotting import (  # noqa: E402
+    plot_cluster_sizes_and_confidence,
+    plot_facet_contingency,
+    plot_latent_space,
+)
+
+
+@pytest.fixture(scope="module")
+def tabular():
+    """A two-facet model on tabular blobs, trained with early stopping."""
+    rng = np.random.RandomState(0)
+    y = rng.randint(3, size=150)
+    X = rng.normal(scale=4.0, size=(3, 5))[y] + rng.normal(size=(150, 5))
+    est = MFCVAEClustering(n_facets=2, n_clusters=(3, 2), latent_dim=(3, 2), hidden_sizes=16,
+                           max_iter=6, early_stopping=True, n_iter_no_change=10,
+                           device="cpu", random_state=0).fit(X)
+    return est, X, y
+
+
+@pytest.fixture(scope="module")
+def images_chw(digits):
+    """A tiny convolutional model fitted on channel-first images (n, 3, 8, 8)."""
+    images = digits[:120].reshape(-1, 8, 8, 3).transpose(0, 3, 1, 2)
+    est = MFCVAEClustering(n_facets=2, n_clusters=2, latent_dim=2, hidden_sizes=(4, 8),
+                           max_iter=1, device="cpu", random_state=0).fit(images)
+    assert est.architecture_ == "conv" and est.image_shape_ == IMAGE_SHAPE
+    return est, images
+
+
+def samples_of(ax):
+    return np.asarray(ax.collections[0].get_offsets())
+
+
+def test_latent_space_shows_each_facets_posterior_means(tabular):
+    est, X, y = tabular
+    figure = plot_latent_space(est, X, y=y, y_name="blob")
+    assert len(figure.axes) == 4  # two facets, by cluster and by the known label
+    top, bottom = figure.axes[:2], figure.axes[2:]
+    latents = np.split(est.transform(X), [3], axis=1)
+    expected = [PCA(n_components=2).fit_transform(latents[0]), latents[1]]
+    for facet in (0, 1):
+        for ax in (top[facet], bottom[facet]):
+            np.testing.assert_allclose(samples_of(ax), expected[facet], atol=1e-8)
+            assert f"Facet {facet}" in ax.get_title()
+        assert "cluster" in top[facet].get_title() and "blob" in bottom[facet].get_title()
+        # Colours: the facet's clusters on top, the known label below.
+        np.testing.assert_array_equal(top[facet].collections[0].get_array(),
+                                      est.predict(X, facet=facet))
+        np.testing.assert_array_equal(bottom[facet].collections[0].get_array(), y)
+        # The prior's cluster means, in the same projection, as crosses on top.
+        assert len(samples_of_means(top[facet])) == est.n_clusters_[facet]
+    assert top[0].get_xlabel() == "PC 1" and top[1].get_xlabel() == "z0"
+
+
+def samples_of_means(ax):
+    return np.asarray(ax.collections[1].get_offsets())
+
+
+def test_latent_space_of_chosen_facets_and_one_dimensional_facets():
+    X = np.random.RandomState(0).rand(60, 4)
+    est = MFCVAEClustering(n_facets=2, n_clusters=2, latent_dim=(1, 2), hidden_sizes=8,
+                           max_iter=2, device="cpu", random_state=0).fit(X)
+    figure = plot_latent_space(est, X, facets=0)
+    (ax,) = figure.axes
+    points = samples_of(ax)
+    np.testing.assert_allclose(points[:, 0], est.transform(X)[:, 0])
+    # One latent dimension: spread over the second axis by cluster.
+    assert np.all(np.abs(points[:, 1] - est.predict(X, facet=0)) <= 0.3)
+    with pytest.raises(ValueError, match="y must have shape"):
+        plot_latent_space(est, X, y=np.zeros(3))
+    with pytest.raises(ValueError, match="facet must be an int"):
+        plot_latent_space(est, X, facets=[0, 2])
+
+
+def test_facet_contingency_counts_how_two_partitions_cross(tabular):
+    est, X, _ = tabular
+    figure = plot_facet_contingency(est, X, facets=(1, 0))
+    ax = figure.axes[0]  # the second axes is the colour bar
+    table = np.asarray(ax.images[0].get_array())
+    expected = np.zeros((2, 3), dtype=int)
+    np.add.at(expected, (est.predict(X, facet=1), est.predict(X, facet=0)), 1)
+    np.testing.assert_array_equal(table, expected)
+    assert sorted(int(t.get_text()) for t in ax.texts) == sorted(expected.ravel())
+    assert ax.get_title().startswith("Facet 1 x facet 0 (ARI")
+    one_facet = MFCVAEClustering(n_facets=1, n_clusters=2, hidden_sizes=8, max_iter=1,
+                                 device="cpu", random_state=0).fit(X)
+    with pytest.raises(ValueError, match="n_facets >= 2"):
+        plot_facet_contingency(one_facet, X)
+    with pytest.raises(ValueError, match="pair of facets"):
+        plot_facet_contingency(est, X, facets=0)
+
+
+def test_cluster_sizes_and_confidence_per_facet(tabular):
+    est, X, _ = tabular
+    figure = plot_cluster_sizes_and_confidence(est, X)
+    assert len(figure.axes) == 4
+    for facet, (K, weights) in enumerate(zip(est.n_clusters_, est.weights_)):
+        sizes_ax, confidence_ax = figure.axes[facet], figure.axes[2 + facet]
+        heights = [patch.get_height() for patch in sizes_ax.patches]
+        np.testing.assert_array_equal(heights, np.bincount(est.predict(X, facet=facet),
+                                                           minlength=K))
+        np.testing.assert_allclose(sizes_ax.lines[0].get_ydata(), weights * len(X))
+        assert sum(patch.get_height() for patch in confidence_ax.patches) == len(X)
+        assert confidence_ax.lines[0].get_xdata()[0] == pytest.approx(1 / K)
+        mean = est.predict_proba(X, facet=facet).max(1).mean()
+        assert confidence_ax.lines[1].get_xdata()[0] == pytest.approx(mean)
+        assert sizes_ax.get_title().startswith(f"Facet {facet}")
+
+
+def test_training_curve_shows_the_validation_curve_next_to_it(tabular):
+    est, _, _ = tabular
+    (ax,) = plot_training_curve(est).axes
+    training, validation, kept = ax.lines[:3]
+    np.testing.assert_array_equal(training.get_ydata(), est.elbo_curve_)
+    offset = est.n_features_in_ * np.log(est.input_scale_)
+    np.testing.assert_allclose(validation.get_ydata(),
+                               np.asarray(est.validation_scores_) + offset)
+    np.testing.assert_array_equal(validation.get_xdata(), np.arange(1, est.n_iter_ + 1))
+    # The marked epoch is the one whose weights were kept (the best of the last step).
+    assert est.validation_scores_[int(kept.get_xdata()[0]) - 1] == est.best_validation_score_
+    assert "validation" in ax.get_title().lower()
+
+
+def test_new_plots_take_a_dataframe(tabular):
+    pd = pytest.importorskip("pandas")
+    est, X, _ = tabular
+    frame = pd.DataFrame(X)
+    assert len(plot_latent_space(est, frame).axes) == 2
+    assert len(plot_cluster_sizes_and_confidence(est, frame).axes) == 4
+    plot_facet_contingency(est, frame)
+
+
+@pytest.mark.parametrize("layout", ["chw", "hwc"])
+def test_every_plot_takes_image_arrays(images_chw, layout):
+    est, images = images_chw
+    if layout == "hwc":
+        images = images.transpose(0, 2, 3, 1)
+    channel_last = images if layout == "hwc" else images.transpose(0, 2, 3, 1)
+    figure = plot_cluster_examples(est, images, 0, n_examples=3)
+    shown = shown_images(figure.axes)
+    assert len(shown) > 0
+    assert any(np.allclose(image, np.clip(channel_last[i], 0, 1))
+               for image in shown[:1] for i in range(len(images)))
+    assert len(plot_facet_examples(est, images, n_examples=2).subfigs) == 2
+    swap = plot_facet_swap(est, images[:3], images[3:6], 1)
+    np.testing.assert_allclose(shown_images(row_axes(swap.axes, 0, 3)),
+                               np.clip(channel_last[:3], 0, 1))
+    assert len(plot_latent_space(est, images).axes) == 2
+    assert len(plot_facet_contingency(est, images).axes) == 2  # the map and its colour bar
+    assert len(plot_cluster_sizes_and_confidence(est, images).axes) == 4
+    assert len(plot_cluster_samples(est, 0, n_samples=2).axes) % 2 == 0

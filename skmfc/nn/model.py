@@ -155,15 +155,21 @@ class MFCVAE(nn.Module):
         scores = prior.log_weights() + prior.expected_log_density(z)
         return log_q - torch.logsumexp(scores, dim=-1), scores
 
-    def elbo_terms(self, x, facet_weights=None, generator=None):
-        """Reconstruction log-likelihood (n,) and per-facet KL terms (n, J) at one sample of z."""
-        reconstruction, kl, _ = self._elbo_terms_and_scores(x, facet_weights, generator)
+    def elbo_terms(self, x, facet_weights=None, generator=None, noise=None):
+        """Reconstruction log-likelihood (n,) and per-facet KL terms (n, J) at one sample of z.
+
+        ``z_j = mean_j + std_j * noise_j``: ``noise`` is a list of standard normal tensors
+        of shape (n, d_j), one per facet; drawn (from ``generator``) when None.
+        """
+        reconstruction, kl, _ = self._elbo_terms_and_scores(x, facet_weights, generator, noise)
         return reconstruction, kl
 
-    def _elbo_terms_and_scores(self, x, facet_weights=None, generator=None):
+    def _elbo_terms_and_scores(self, x, facet_weights=None, generator=None, noise=None):
         posteriors = self.encode(x)
-        latents = [mean + torch.exp(0.5 * log_variance) * _standard_normal_like(mean, generator)
-                   for mean, log_variance in posteriors]
+        if noise is None:
+            noise = [_standard_normal_like(mean, generator) for mean, _ in posteriors]
+        latents = [mean + torch.exp(0.5 * log_variance) * facet_noise
+                   for (mean, log_variance), facet_noise in zip(posteriors, noise)]
         output = self.decode(latents, facet_weights)
         reconstruction = self.log_likelihood(x, output)
         kl_and_scores = [self._facet_kl_and_scores(j, mean, log_variance, latents[j])
