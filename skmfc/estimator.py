@@ -1334,18 +1334,32 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
 def _guide_facets(config, X_train, seed):
     """Guide partitions of the training data (:func:`skmfc.guide.guide_partitions`) for
-    the lowest facets, clearest first: the network configuration with each guided
-    facet's clusters cut to its partition's groups, and the guide's training options."""
+    the facets: the network configuration with each guided facet's clusters cut to its
+    partition's groups, and the guide's training options.
+
+    Clear partitions are handed out clearest first, each to the facet with the fewest
+    clusters that can hold its groups (the lowest such facet on a tie), so that with
+    one ``n_clusters`` for all they go to the lowest facets, and with a tuple to the
+    facets the user sized for them.
+    """
     n_clusters = list(config["n_clusters"])
     partitions = guide_partitions(X_train.cpu().numpy(), n_clusters, random_state=seed)
-    guided = partitions.clear() & (partitions.n_groups <= np.array(n_clusters))
-    if not guided.any():
+    labels = np.zeros((len(X_train), len(n_clusters)), dtype=np.int64)
+    strength = np.zeros(len(n_clusters))
+    for partition in np.flatnonzero(partitions.clear()):
+        groups = int(partitions.n_groups[partition])
+        free = [facet for facet in range(len(n_clusters))
+                if strength[facet] == 0 and n_clusters[facet] >= groups]
+        if not free:
+            continue
+        facet = min(free, key=lambda facet: (n_clusters[facet], facet))
+        n_clusters[facet], strength[facet] = groups, GUIDE_STRENGTH
+        labels[:, facet] = partitions.labels[:, partition]
+    if not strength.any():
         return config, {}
-    for facet in np.flatnonzero(guided):
-        n_clusters[facet] = int(partitions.n_groups[facet])
-    labels = torch.as_tensor(np.where(guided, partitions.labels, 0), device=X_train.device)
     return (dict(config, n_clusters=tuple(n_clusters)),
-            dict(guide_labels=labels, guide_strength=GUIDE_STRENGTH * guided))
+            dict(guide_labels=torch.as_tensor(labels, device=X_train.device),
+                 guide_strength=strength))
 
 
 def _one_facet_flat(labels):

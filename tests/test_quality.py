@@ -34,7 +34,7 @@ def fitted_on_coloured_digits(coloured_digits):
     # The colour facet gets one latent dimension: enough for three colours, too little
     # to also carry the digit's shape, which must therefore go to the other facet.
     est = MFCVAEClustering(n_facets=2, n_clusters=(10, 3), latent_dim=(5, 1), max_iter=150,
-                           device="cpu", random_state=0)
+                           progressive=True, guide=None, device="cpu", random_state=0)
     return est.fit(X)
 
 
@@ -123,3 +123,30 @@ def test_training_leaves_torch_threads_and_grad_mode_alone():
     MFCVAEClustering(n_facets=1, n_clusters=2, max_iter=1, hidden_sizes=8, device="cpu",
                      random_state=0).fit(np.random.RandomState(0).rand(20, 4))
     assert (torch.get_num_threads(), torch.is_grad_enabled()) == before
+
+
+# ---------------------------------------------------------------------- defaults only
+# Members of the facet suite (benchmarks/facets.py), fitted as a new user would: J the
+# number of known factors, one K for every facet (the largest factor's), all else default.
+
+
+def test_default_fit_finds_both_poses_of_stick_figures():
+    from skmfc.datasets import make_stick_figures
+    figures = make_stick_figures(random_state=0)
+    labels = MFCVAEClustering(n_facets=2, n_clusters=3, device="cpu",
+                              random_state=0).fit_predict(figures.data)
+    scores = facet_scores(labels, figures.target, metric="ari")
+    # A facet taking unions of the nine pose pairs (the old defaults) scores 0.2-0.6.
+    assert scores.best_score.min() >= 0.9
+    assert len(set(scores.best_facet.tolist())) == 2
+
+
+def test_default_fit_finds_both_colours_of_coloured_digits():
+    digits = make_coloured_digits(random_state=0)  # digit x stroke x background colour
+    labels = MFCVAEClustering(n_facets=3, n_clusters=10, device="cpu",
+                              random_state=0).fit_predict(digits.data)
+    scores = facet_scores(labels, digits.target, metric="ari")
+    # Both colours, each in a facet of its own; 10 clusters over 3 colours score ~0.4.
+    # (The digit is not asserted: inside colour it is still not found, FACETS_LOG.md.)
+    assert scores.best_score[1:].min() >= 0.9
+    assert len(set(scores.best_facet[1:].tolist())) == 2
