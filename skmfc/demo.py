@@ -21,16 +21,45 @@ from skmfc.metrics import facet_scores
 
 
 def demo_estimator(max_iter=150, random_state=0, verbose=1):
-    """The demo's model: a facet of 10 clusters for the digit, one of 3 for the colour.
+    """Make the demo's model: a facet of 10 clusters for the digit, one of 3 for the colour.
 
     The colour facet gets one latent dimension: enough for three colours, too little
     to also carry the digit's shape, which must therefore go to the other facet.
+
+    Parameters
+    ----------
+    max_iter : int, default=150
+        Training epochs.
+    random_state : int, default=0
+        Seed of the model.
+    verbose : int, default=1
+        ``>= 1`` shows a progress bar while training.
+
+    Returns
+    -------
+    MFCVAEClustering
+        The unfitted two-facet model.
     """
     return MFCVAEClustering(n_facets=2, n_clusters=(10, 3), latent_dim=(5, 1),
                             max_iter=max_iter, random_state=random_state, verbose=verbose)
 
 
 def main(argv=None):
+    """Run the demo: fit, print the scores, write the figures.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments (see ``python -m skmfc.demo --help``); by default those
+        of the process.
+
+    Returns
+    -------
+    est : MFCVAEClustering
+        The fitted model.
+    table : skmfc.metrics.FacetScores
+        The adjusted Rand index of every facet against every known property.
+    """
     parser = argparse.ArgumentParser(prog="python -m skmfc.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=150, help="training epochs (150)")
