@@ -156,7 +156,7 @@ def make_coloured_digits(
 
     Returns
     -------
-    bunch : :class:`~sklearn.utils.Bunch`
+    :class:`~sklearn.utils.Bunch`
         The common fields described in :mod:`skmfc.datasets`, with 8x8x3
         images and the facets ``("digit", "foreground", "background")``. The
         digit column holds the digit value itself (``target_categories["digit"]``
@@ -397,7 +397,7 @@ def make_shapes(
 
     Returns
     -------
-    bunch : :class:`~sklearn.utils.Bunch`
+    :class:`~sklearn.utils.Bunch`
         The common fields described in :mod:`skmfc.datasets`, with
         ``image_size x image_size x 3`` images and the facets ``("shape",
         "object_hue", "floor_hue", "wall_hue", "scale")``. Hue categories are
@@ -678,7 +678,7 @@ def make_stick_figures(
 
     Returns
     -------
-    bunch : :class:`~sklearn.utils.Bunch`
+    :class:`~sklearn.utils.Bunch`
         The common fields described in :mod:`skmfc.datasets`, with
         ``image_size x image_size x 1`` images and the facets ``("upper",
         "lower")``, whose categories are the pose names above.
@@ -813,7 +813,7 @@ def make_glyphs(
 
     Returns
     -------
-    bunch : :class:`~sklearn.utils.Bunch`
+    :class:`~sklearn.utils.Bunch`
         The common fields described in :mod:`skmfc.datasets`, with
         ``image_size x image_size x 3`` images and the facets ``("letter",
         "colour", "corner")``; categories are the letters, the colour names
@@ -989,7 +989,7 @@ def make_sprites(
 
     Returns
     -------
-    bunch : :class:`~sklearn.utils.Bunch`
+    :class:`~sklearn.utils.Bunch`
         The common fields described in :mod:`skmfc.datasets`, with
         ``image_size x image_size x 3`` images and the facets ``("shape",
         "scale", "position", "colour")``. Scale categories are named by the
@@ -1176,7 +1176,7 @@ def make_tabular_facets(
 
     Returns
     -------
-    bunch : :class:`~sklearn.utils.Bunch`
+    :class:`~sklearn.utils.Bunch`
         ``data`` (ndarray of shape (n_samples, sum(n_features) +
         n_noise_features), float32, standardised columns), ``images=None``,
         ``target`` (int64, one column per grouping), ``target_names``
@@ -1464,7 +1464,7 @@ def load_mnist(path=None, *, subset="train"):
 
     Returns
     -------
-    bunch : :class:`~sklearn.utils.Bunch`
+    :class:`~sklearn.utils.Bunch`
         The common fields described in :mod:`skmfc.datasets`, with 28x28x1
         images and the facet ``("digit",)``.
 
@@ -1551,7 +1551,7 @@ def load_svhn(path, *, subset="train"):
 
     Returns
     -------
-    bunch : :class:`~sklearn.utils.Bunch`
+    :class:`~sklearn.utils.Bunch`
         The common fields described in :mod:`skmfc.datasets`, with 32x32x3
         images and the facet ``("digit",)``.
 
@@ -1621,7 +1621,7 @@ def load_shapes3d(path, *, n_samples=None, random_state=None):
 
     Returns
     -------
-    bunch : :class:`~sklearn.utils.Bunch`
+    :class:`~sklearn.utils.Bunch`
         The common fields described in :mod:`skmfc.datasets`, with 64x64x3
         images and the facets ``("floor_hue", "wall_hue", "object_hue",
         "scale", "shape", "orientation")``. Category names are the factor

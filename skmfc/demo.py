@@ -21,7 +21,7 @@ from skmfc.metrics import facet_scores
 
 
 def demo_estimator(max_iter=150, random_state=0, verbose=1):
-    """The demo's model: a facet of 10 clusters for the digit, one of 3 for the colour.
+    """Make the demo's model: a facet of 10 clusters for the digit, one of 3 for the colour.
 
     The colour facet gets one latent dimension: enough for three colours, too little
     to also carry the digit's shape, which must therefore go to the other facet. The
@@ -29,6 +29,20 @@ def demo_estimator(max_iter=150, random_state=0, verbose=1):
     the defaults): hand-sized facets are what this demo shows. With the defaults and
     one ``n_clusters=10`` the colour is found, but the digit is not reliably
     (``benchmarks/FACETS_LOG.md``).
+
+    Parameters
+    ----------
+    max_iter : int, default=150
+        Training epochs.
+    random_state : int, default=0
+        Seed of the model.
+    verbose : int, default=1
+        ``>= 1`` shows a progress bar while training.
+
+    Returns
+    -------
+    MFCVAEClustering
+        The unfitted two-facet model.
     """
     return MFCVAEClustering(n_facets=2, n_clusters=(10, 3), latent_dim=(5, 1),
                             progressive=True, guide=None, max_iter=max_iter,
@@ -36,6 +50,21 @@ def demo_estimator(max_iter=150, random_state=0, verbose=1):
 
 
 def main(argv=None):
+    """Run the demo: fit, print the scores, write the figures.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments (see ``python -m skmfc.demo --help``); by default those
+        of the process.
+
+    Returns
+    -------
+    est : MFCVAEClustering
+        The fitted model.
+    table : skmfc.metrics.FacetScores
+        The adjusted Rand index of every facet against every known property.
+    """
     parser = argparse.ArgumentParser(prog="python -m skmfc.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=150, help="training epochs (150)")

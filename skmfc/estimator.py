@@ -260,8 +260,13 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         The trained torch module.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of features seen during fit, when X has string column names.
+
+    See Also
+    --------
+    sklearn.mixture.GaussianMixture : One clustering with a Gaussian mixture.
+    sklearn.cluster.KMeans : One clustering by k-means.
 
     Notes
     -----
@@ -285,11 +290,6 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
     Input must be dense, finite numbers: sparse matrices are refused (densify them
     with ``X.toarray()`` if they fit in memory), and so are NaN and infinity.
-
-    See Also
-    --------
-    sklearn.mixture.GaussianMixture : One clustering with a Gaussian mixture.
-    sklearn.cluster.KMeans : One clustering by k-means.
 
     References
     ----------
@@ -405,7 +405,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        self : MFCVAEClustering
+        MFCVAEClustering
             The fitted estimator.
         """
         fitted_before = dict(self.__dict__)
@@ -971,14 +971,16 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Data with the features seen in :meth:`fit`.
         facet : int, optional
             Return the probabilities of this facet only.
 
         Returns
         -------
-        proba : ndarray of shape (n_samples, sum(n_clusters_)), or (n_samples, K_facet)
-            Without ``facet`` the facets' blocks stand side by side, lowest facet first;
-            each block sums to 1 per row.
+        ndarray of shape (n_samples, n_clusters_total) or (n_samples, n_clusters_facet)
+            ``n_clusters_total`` is ``sum(n_clusters_)``, ``n_clusters_facet`` is
+            ``n_clusters_[facet]``. Without ``facet`` the facets' blocks stand side by
+            side, lowest facet first; each block sums to 1 per row.
         """
         facet = self._check_facet(facet)
         log_proba = self._cluster_log_proba(self._validate_input(X))
@@ -992,11 +994,13 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Data with the features seen in :meth:`fit`.
 
         Returns
         -------
-        Z : ndarray of shape (n_samples, sum(latent_dims_))
-            Columns named by :meth:`get_feature_names_out` (``facet0_z0``, ...).
+        ndarray of shape (n_samples, n_latent)
+            ``n_latent`` is ``sum(latent_dims_)``; facet 0's columns first. Columns
+            named by :meth:`get_feature_names_out` (``facet0_z0``, ...).
         """
         means, _ = self._posterior(self._validate_input(X))
         return np.concatenate(means, axis=1)
@@ -1006,12 +1010,14 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, sum(latent_dims_))
-            Latent values as returned by :meth:`transform`.
+        X : array-like of shape (n_samples, n_latent)
+            Latent values as returned by :meth:`transform` (``n_latent`` is
+            ``sum(latent_dims_)``).
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features_in_)
+        ndarray of shape (n_samples, n_features)
+            The decoded data, in input units, with the features seen in :meth:`fit`.
         """
         check_is_fitted(self)
         n_latent = sum(self.latent_dims_)
@@ -1041,6 +1047,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         n_samples : int, default=1
+            Number of samples to generate.
         facet : int, optional
             Facet whose cluster is fixed.
         cluster : int, optional
@@ -1048,10 +1055,11 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         temperature : float, default=1.0
             Scales the prior standard deviations (the authors use 0.3 for images).
         random_state : int, RandomState instance or None, default=None
+            Seeds the draws; the same seed gives the same samples.
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features_in_)
+        X : ndarray of shape (n_samples, n_features)
             Means of ``p(x | z)`` in input units.
         labels : ndarray of shape (n_samples, n_facets), or (n_samples,)
             The cluster each sample was drawn from in every facet (1-D when
@@ -1153,7 +1161,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         return float(np.mean(self._elbo_samples(module, X, seed)))
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the :meth:`transform` columns: ``facet{j}_z{i}``.
+        """Name the :meth:`transform` columns: ``facet{j}_z{i}``.
 
         Parameters
         ----------
@@ -1162,7 +1170,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        feature_names_out : ndarray of str objects
+        ndarray of str objects
+            One name per column of :meth:`transform`, facet 0's first.
         """
         check_is_fitted(self)
         from sklearn.utils.validation import _check_feature_names_in
@@ -1293,10 +1302,12 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         path : str, path-like or binary file object
+            The file written by :meth:`save`.
 
         Returns
         -------
-        estimator : MFCVAEClustering
+        MFCVAEClustering
+            The estimator as it was saved, fitted or not.
 
         Raises
         ------

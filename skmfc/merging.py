@@ -27,8 +27,9 @@ MIN_GAP_RATIO = 2.0
 
 
 def merge_groups(centroids, min_gap_ratio=MIN_GAP_RATIO):
-    """Group cluster centroids that sit together, by the largest jump of a single-linkage
-    tree.
+    """Group cluster centroids that sit together, by the largest jump of a linkage tree.
+
+    The tree is single-linkage agglomeration of the centroids.
 
     Parameters
     ----------
@@ -40,7 +41,7 @@ def merge_groups(centroids, min_gap_ratio=MIN_GAP_RATIO):
 
     Returns
     -------
-    groups : ndarray of shape (n_clusters,)
+    ndarray of shape (n_clusters,)
         Group index of every cluster, ``0 .. n_groups - 1`` in order of first appearance;
         ``arange(n_clusters)`` when nothing is merged.
 
@@ -122,12 +123,13 @@ def merge_module_clusters(module, X, min_gap_ratio=MIN_GAP_RATIO, random_state=0
         Training data, on the module's device or in host memory; a random subset of
         ``GMM_MAX_SAMPLES`` rows when it has more.
     min_gap_ratio : float, default=MIN_GAP_RATIO
+        See :func:`merge_groups`.
     random_state : int, default=0
         Seed of the subset.
 
     Returns
     -------
-    merged : MFCVAE
+    MFCVAE
         ``module`` itself when no facet has clusters to merge; otherwise a new module
         with the same weights and, for every merged facet, fewer mixture components
         (``merged.config["n_clusters"]``). Mixing weights are the groups' shares when

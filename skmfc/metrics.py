@@ -63,7 +63,7 @@ def hungarian_accuracy(y_true, y_pred):
 
     Returns
     -------
-    accuracy : float
+    float
         Fraction of samples whose cluster is matched to their class, in [0, 1].
 
     See Also
@@ -103,7 +103,7 @@ def majority_accuracy(y_true, y_pred):
 
     Returns
     -------
-    accuracy : float
+    float
         Fraction of samples belonging to their cluster's majority class.
 
     See Also
@@ -138,7 +138,9 @@ class FacetScores:
 
     Returned by :func:`facet_scores`; ``str(result)`` prints a table.
 
-    Attributes
+    Each parameter is an attribute of the same name.
+
+    Parameters
     ----------
     scores : ndarray of shape (n_targets, n_facets)
         ``scores[l, j]`` compares known labelling ``l`` with facet ``j``.
@@ -175,7 +177,8 @@ class FacetScores:
 
         Returns
         -------
-        table : str
+        str
+            The title, the header and one line per known labelling.
         """
         facet_headers = [str(name) for name in self.facet_names]
         best_names = [
@@ -220,7 +223,7 @@ class FacetScores:
 
         Returns
         -------
-        frame : pandas.DataFrame
+        pandas.DataFrame
             Indexed by the known labellings, one column per facet.
         """
         try:
@@ -292,7 +295,7 @@ def facet_scores(labels, targets, *, metric="ari", target_names=None, facet_name
 
     Returns
     -------
-    result : FacetScores
+    FacetScores
         ``result.scores[l, j]`` scores facet ``j`` against labelling ``l``;
         ``result.best_facet`` names, per labelling, the facet that captures it
         best. ``print(result)`` shows a table; ``result.to_frame()`` returns a

@@ -48,7 +48,9 @@ _ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
 class ModelFileError(ValueError):
     """A model file that cannot be loaded: damaged, edited, not a model file, or too new.
 
-    Attributes
+    Both parameters are kept as attributes of the same name.
+
+    Parameters
     ----------
     path : str
         The file.
@@ -68,6 +70,13 @@ def save_estimator(estimator, path):
 
     The file is written next to its destination and moved into place once complete, so
     an interrupted save never leaves a half-written file under ``path``.
+
+    Parameters
+    ----------
+    estimator : MFCVAEClustering
+        The estimator to save, fitted or not.
+    path : str, path-like or binary file object
+        Where to write.
     """
     from skmfc import __version__
 
@@ -185,6 +194,20 @@ def _checksum(format_version, metadata_text, tensors):
 # ---------------------------------------------------------------------- loading
 def load_estimator(cls, path):
     """Read an estimator of class ``cls`` saved by :func:`save_estimator`.
+
+    ``cls`` is the estimator's class, :class:`~skmfc.MFCVAEClustering`; the file must
+    hold one.
+
+    Parameters
+    ----------
+    path : str, path-like or binary file object
+        The file to read.
+
+    Returns
+    -------
+    MFCVAEClustering
+        The estimator as it was saved, on its device or, where that is absent, on the
+        CPU with a warning.
 
     Raises
     ------

@@ -70,7 +70,7 @@ def _import_matplotlib():
 
     Returns
     -------
-    Figure : type
+    type
         :class:`matplotlib.figure.Figure`.
 
     Raises
@@ -198,7 +198,7 @@ def _draw_image_rows(container, rows, row_labels, n_columns, *, n_grid_rows=None
 
     Returns
     -------
-    axes : ndarray of Axes, shape (len(rows), n_columns)
+    ndarray of Axes, shape (len(rows), n_columns)
     """
     n_grid_rows = len(rows) if n_grid_rows is None else n_grid_rows
     grid = container.add_gridspec(max(n_grid_rows, 1), n_columns)
@@ -297,7 +297,7 @@ def plot_cluster_examples(estimator, X, facet, *, n_examples=10, clusters=None,
 
     Returns
     -------
-    figure : matplotlib.figure.Figure
+    matplotlib.figure.Figure
         One row of ``n_examples`` axes per cluster.
 
     Raises
@@ -359,7 +359,7 @@ def plot_facet_examples(estimator, X, *, n_examples=10, image_shape=None, path=N
 
     Returns
     -------
-    figure : matplotlib.figure.Figure
+    matplotlib.figure.Figure
         One subfigure per facet (``figure.subfigs``).
     """
     check_is_fitted(estimator)
@@ -425,7 +425,7 @@ def plot_cluster_samples(estimator, facet, *, n_samples=10, clusters=None, tempe
 
     Returns
     -------
-    figure : matplotlib.figure.Figure
+    matplotlib.figure.Figure
         One row of ``n_samples`` axes per cluster.
     """
     check_is_fitted(estimator)
@@ -468,15 +468,18 @@ def swap_facet_latents(estimator, Z_a, Z_b, facet):
     ----------
     estimator : MFCVAEClustering
         A fitted estimator (for ``latent_dims_``).
-    Z_a, Z_b : array-like of shape (n_pairs, sum(latent_dims_))
-        Latents as returned by ``estimator.transform``.
+    Z_a, Z_b : array-like of shape (n_pairs, n_latent)
+        Latents as returned by ``estimator.transform`` (``n_latent`` is
+        ``sum(estimator.latent_dims_)``).
     facet : int
         The facet whose block is exchanged.
 
     Returns
     -------
-    Z_a_swapped, Z_b_swapped : ndarray of shape (n_pairs, sum(latent_dims_))
-        Copies of ``Z_a`` and ``Z_b`` with facet ``facet``'s columns exchanged.
+    Z_a_swapped : ndarray of shape (n_pairs, n_latent)
+        A copy of ``Z_a`` with facet ``facet``'s columns taken from ``Z_b``.
+    Z_b_swapped : ndarray of shape (n_pairs, n_latent)
+        A copy of ``Z_b`` with facet ``facet``'s columns taken from ``Z_a``.
     """
     check_is_fitted(estimator)
     facet = _check_facet(estimator, facet)
@@ -562,7 +565,7 @@ def plot_facet_swap(estimator, X_a, X_b, facet, *, image_shape=None, path=None):
 
     Returns
     -------
-    figure : matplotlib.figure.Figure
+    matplotlib.figure.Figure
         4 rows of ``n_pairs`` axes.
     """
     check_is_fitted(estimator)

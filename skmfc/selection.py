@@ -85,7 +85,7 @@ def partition_agreement(labels_a, labels_b):
 
     Returns
     -------
-    agreement : float
+    float
         1 when every facet of each has an identical partition (up to renaming) in the
         other; about 0 for unrelated partitions; ARI can be slightly negative.
 
@@ -129,7 +129,7 @@ def restart_agreement(labels_per_restart):
 
     Returns
     -------
-    scores : ndarray of shape (len(labels_per_restart),)
+    ndarray of shape (len(labels_per_restart),)
         Mean agreement of each restart with the others; nan for a restart without
         labels, and for every restart when fewer than two have labels.
 
@@ -183,7 +183,8 @@ def select_restart(scores, elbos):
 
     Returns
     -------
-    index : int
+    int
+        The index of the restart to keep.
 
     Examples
     --------
@@ -214,7 +215,9 @@ def select_restart(scores, elbos):
 class FacetDiagnostics:
     """Per-facet health of a multi-facet clustering; see :func:`label_diagnostics`.
 
-    Attributes
+    Each parameter is an attribute of the same name.
+
+    Parameters
     ----------
     n_clusters : tuple of int or None
         Clusters available per facet (``K_j``), when known.
@@ -320,7 +323,7 @@ def label_diagnostics(labels, n_clusters=None, mean_confidence=None,
 
     Returns
     -------
-    diagnostics : FacetDiagnostics
+    FacetDiagnostics
         Printing it gives a table; ``diagnostics.ok`` says whether every facet is used
         and distinct.
 
@@ -401,7 +404,7 @@ def facet_diagnostics(estimator, X=None, duplicate_ari=DUPLICATE_ARI):
 
     Returns
     -------
-    diagnostics : FacetDiagnostics
+    FacetDiagnostics
         ``print(diagnostics)`` shows a table; ``diagnostics.ok`` is True when no facet
         is collapsed or duplicated.
 
@@ -436,7 +439,9 @@ def facet_diagnostics(estimator, X=None, duplicate_ari=DUPLICATE_ARI):
 class NFacetsRow:
     """One fitted number of facets in :func:`compare_n_facets`.
 
-    Attributes
+    Each parameter is an attribute of the same name.
+
+    Parameters
     ----------
     n_facets : int
         ``J``.
@@ -464,7 +469,9 @@ class NFacetsRow:
 class NFacetsComparison:
     """Result of :func:`compare_n_facets`.
 
-    Attributes
+    Each parameter is an attribute of the same name.
+
+    Parameters
     ----------
     rows : list of NFacetsRow
         One per number of facets, ``n_facets = 1, 2, ...``.
@@ -499,7 +506,7 @@ def _single_value(name, value):
 
 
 def compare_n_facets(estimator, X, max_facets=4):
-    """Fit ``n_facets = 1 .. max_facets`` and recommend how many facets to use.
+    """Fit ``n_facets`` from 1 to ``max_facets`` and recommend how many facets to use.
 
     Every number of facets is fitted on X with a clone of ``estimator`` (its other
     parameters unchanged) and checked with :func:`facet_diagnostics`. The
@@ -528,7 +535,7 @@ def compare_n_facets(estimator, X, max_facets=4):
 
     Returns
     -------
-    comparison : NFacetsComparison
+    NFacetsComparison
         ``comparison.rows`` holds one :class:`NFacetsRow` per number of facets (its
         ``n_facets``, ``elbo``, ``n_collapsed``, ``n_duplicate_pairs``, ``ok`` and
         ``diagnostics``), ``comparison.recommended_n_facets`` the recommendation and
