@@ -932,7 +932,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        labels : ndarray of shape (n_samples, n_facets), or (n_samples,)
+        ndarray of shape (n_samples, n_facets), or (n_samples,)
             One column per facet; 1-D, like every scikit-learn clusterer's, when
             ``n_facets=1`` or ``facet`` is given.
         """
@@ -954,7 +954,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        labels : ndarray of shape (n_samples, n_facets), or (n_samples,)
+        ndarray of shape (n_samples, n_facets), or (n_samples,)
             One column per facet; 1-D when ``n_facets=1`` or ``facet`` is given.
         """
         facet = self._check_facet(facet)
@@ -1108,7 +1108,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        elbo : float
+        float
             Mean ELBO per sample.
         """
         elbo = self._mean_elbo(self.module_, self._validate_input(X), self._seed)
@@ -1132,7 +1132,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        elbo : ndarray of shape (n_samples,)
+        ndarray of shape (n_samples,)
             ELBO of every sample, in input units.
         """
         elbo = self._elbo_samples(self.module_, self._validate_input(X), self._seed)
@@ -1228,7 +1228,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        text : str
+        str
             One line per facet (clusters, clusters used, latent dimension, mean
             posterior confidence, largest mixing weight) and the training: epochs,
             convergence, device, likelihood, ELBO, restarts. ``print(est.summary())``

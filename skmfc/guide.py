@@ -53,7 +53,7 @@ GUIDE_MAX_SAMPLES = 5000
 class NonRedundantClustering:
     """The result of :func:`nonredundant_kmeans`.
 
-    Attributes
+    Parameters
     ----------
     labels : ndarray of shape (n_samples, n_clusterings)
         Cluster of every sample in every clustering.
@@ -78,7 +78,18 @@ class NonRedundantClustering:
     n_iter: int
 
     def predict(self, X):
-        """Cluster of every row of ``X`` in every clustering, shape (n_samples, n_clusterings)."""
+        """Assign rows to the nearest centre of every clustering, within its subspace.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+            Rows in the coordinates the clustering was fitted in.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_clusterings)
+            Cluster of every row in every clustering.
+        """
         X = np.asarray(X, dtype=np.float64)
         return np.stack([_nearest(X @ basis, centres @ basis)
                          for basis, centres in zip(self.bases, self.centres)], axis=1)
@@ -88,7 +99,7 @@ class NonRedundantClustering:
 class GuidePartitions:
     """The result of :func:`guide_partitions`, clearest partition first.
 
-    Attributes
+    Parameters
     ----------
     labels : ndarray of shape (n_samples, n_partitions)
         Group of every sample in every partition, ``0 .. n_groups[j] - 1``.
@@ -103,7 +114,18 @@ class GuidePartitions:
     n_groups: np.ndarray
 
     def clear(self, min_clarity=MIN_CLARITY):
-        """Boolean mask of the partitions clear enough to guide a facet."""
+        """Find the partitions clear enough to guide a facet.
+
+        Parameters
+        ----------
+        min_clarity : float, default=MIN_CLARITY
+            Least silhouette a partition needs.
+
+        Returns
+        -------
+        ndarray of bool of shape (n_partitions,)
+            Whether each partition has at least two groups and ``min_clarity``.
+        """
         return (self.clarity >= min_clarity) & (self.n_groups > 1)
 
 
@@ -133,10 +155,12 @@ def nonredundant_kmeans(X, n_clusters, *, n_init=5, max_iter=100, random_state=N
     Returns
     -------
     NonRedundantClustering
+        Labels, cost and subspaces of the cheapest start.
 
     Examples
     --------
     >>> import numpy as np
+    >>> from skmfc.guide import nonredundant_kmeans
     >>> rng = np.random.default_rng(0)
     >>> a, b = rng.integers(3, size=300), rng.integers(2, size=300)
     >>> X = np.c_[4.0 * a, 4.0 * b, rng.normal(size=(300, 2))] + rng.normal(size=(300, 4)) * .3
@@ -184,6 +208,7 @@ def guide_partitions(X, n_clusters, *, n_components=GUIDE_COMPONENTS, n_init=GUI
     Returns
     -------
     GuidePartitions
+        Every partition's groups and clarity, clearest first.
     """
     X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
     n_clusterings = len(n_clusters)

@@ -605,7 +605,7 @@ def plot_training_curve(estimator, *, path=None):
 
     Returns
     -------
-    figure : matplotlib.figure.Figure
+    matplotlib.figure.Figure
         One axes; the training curve is its first line, the validation curve (when
         recorded) its second and the kept epoch's marker its third.
     """
@@ -737,7 +737,7 @@ def plot_latent_space(estimator, X, *, facets=None, y=None, y_name="known label"
 
     Returns
     -------
-    figure : matplotlib.figure.Figure
+    matplotlib.figure.Figure
         ``len(facets)`` axes per row, one row (two with ``y``); in every axes the
         samples are the first collection.
 
@@ -809,7 +809,7 @@ def plot_facet_contingency(estimator, X, facets=(0, 1), *, path=None):
 
     Returns
     -------
-    figure : matplotlib.figure.Figure
+    matplotlib.figure.Figure
         One axes showing the (n_clusters_[facets[0]], n_clusters_[facets[1]]) table
         as its image, each count written in its cell.
     """
@@ -866,7 +866,7 @@ def plot_cluster_sizes_and_confidence(estimator, X, *, path=None):
 
     Returns
     -------
-    figure : matplotlib.figure.Figure
+    matplotlib.figure.Figure
         Two rows of ``n_facets`` axes: the sizes (bars in cluster order) above the
         confidences.
     """
