@@ -26,12 +26,16 @@ edited by hand; it is not a signature (whoever edits a file can recompute it). W
 keeps loading safe is ``weights_only=True``.
 """
 
+import contextlib
 import hashlib
 import hmac
 import json
 import math
 import os
-import tempfile
+import re
+import secrets
+import socket
+import stat
 import warnings
 import zipfile
 
@@ -44,6 +48,10 @@ _TOP_LEVEL_KEYS = {"format", "format_version", "skmfc_version", "metadata", "ten
 _METADATA_KEYS = {"class", "params", "attributes", "module"}
 _ARRAY_KINDS = "biuf"  # bool, signed and unsigned ints, floats
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
+_TEMPORARY_SUFFIX = ".skmfc-tmp"
+_HOST_TAG = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+_TEMPORARY_NAME = re.compile(r"^\..*\.(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]+)-[0-9a-f]{8}"
+                             + re.escape(_TEMPORARY_SUFFIX) + "$")
 _MAX_DEPTH = 32  # nesting of a value in the metadata (skmfc writes at most a few levels)
 # The dtypes an skmfc file holds: the module's floats and the arrays of _ARRAY_KINDS.
 _TENSOR_DTYPES = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
@@ -76,7 +84,8 @@ def save_estimator(estimator, path):
     """Write ``estimator`` (fitted or not) to ``path``; see the module docstring.
 
     The file is written next to its destination and moved into place once complete, so
-    an interrupted save never leaves a half-written file under ``path``.
+    an interrupted save never leaves a half-written file under ``path``; see
+    :func:`_replace_file` for modes, symbolic links and leftover temporary files.
     """
     from skmfc import __version__
 
@@ -108,23 +117,104 @@ def save_estimator(estimator, path):
         "tensors": tensors,
         "sha256": _checksum(FORMAT_VERSION, metadata_text, tensors),
     }
-    if not isinstance(path, (str, os.PathLike)):  # a writable binary file object
-        torch.save(payload, path)
-        return
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
-                                         dir=directory)
+    path = _as_path(path)
+    if isinstance(path, str):
+        _replace_file(path, payload)
+    else:  # a writable binary file object
+        _save_to_stream(payload, path)
+
+
+def _replace_file(path, payload):
+    """Write ``payload`` to a temporary file beside ``path``, then move it over ``path``.
+
+    A symbolic link at ``path`` is followed: the file it points to is replaced and the
+    link kept, as ``open(path, "w")`` would. The new file gets the mode of the file it
+    replaces, or the default mode of new files under the umask (the temporary file is
+    created with 0o666, which the umask trims).
+    """
+    target = os.path.realpath(path)
+    directory, base = os.path.split(target)
+    _remove_stale_temporaries(directory)
     try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(payload, stream)
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        mode = None
+    # The name says which host and process wrote it, so that a later save can tell a
+    # killed save's leftover from a save in progress.
+    temporary = os.path.join(directory, f".{base[:100]}.{_HOST_TAG}-{os.getpid()}-"
+                                        f"{secrets.token_hex(4)}{_TEMPORARY_SUFFIX}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                         | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            _save_to_stream(payload, stream)
             stream.flush()
             os.fsync(stream.fileno())
-        os.replace(temporary, path)
+        if mode is not None:
+            os.chmod(temporary, mode)
+        os.replace(temporary, target)
     except BaseException:
-        if os.path.exists(temporary):
+        with contextlib.suppress(OSError):
             os.remove(temporary)
         raise
+
+
+def _save_to_stream(payload, stream):
+    """``torch.save(payload, stream)``, raising the stream's own ``OSError`` (such as "No
+    space left on device") where torch would report only that its write fell short."""
+    writer = _ErrorKeepingWriter(stream)
+    try:
+        torch.save(payload, writer)
+    except Exception:
+        if writer.error is not None:
+            raise writer.error from None
+        raise
+
+
+class _ErrorKeepingWriter:
+    """A binary stream's ``write`` and ``flush`` that remember the first ``OSError``."""
+
+    def __init__(self, stream):
+        self.stream, self.error = stream, None
+
+    def write(self, data):
+        return self._call(self.stream.write, data)
+
+    def flush(self):
+        return self._call(self.stream.flush)
+
+    def _call(self, function, *args):
+        try:
+            return function(*args)
+        except OSError as error:
+            self.error = self.error or error
+            raise
+
+
+def _remove_stale_temporaries(directory):
+    """Delete the temporary files that killed saves left in ``directory``: those named by
+    :func:`_replace_file` on this host for a process that no longer exists."""
+    if os.name != "posix":  # os.kill(pid, 0) would end the process on Windows
+        return
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        match = _TEMPORARY_NAME.match(name)
+        if match and match["host"] == _HOST_TAG and not _process_exists(int(match["pid"])):
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(directory, name))
+
+
+def _process_exists(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # another user's process, or no valid pid: leave it
+        return True
+    return True
 
 
 class _Encoder:

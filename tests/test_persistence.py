@@ -1,11 +1,15 @@
 """Saving and loading: the code-free .skmfc format, pickle, and models trained on a GPU."""
 
+import errno
 import functools
 import io
 import json
 import math
 import os
 import pickle
+import stat
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -154,6 +158,87 @@ def test_unsupported_attribute_is_refused_by_name(fitted, tmp_path):
     est.extra_ = object()
     with pytest.raises(TypeError, match="cannot save extra_"):
         est.save(tmp_path / "bad.skmfc")
+
+
+# ---------------------------------------------------------------------- files on disk
+@pytest.fixture
+def umask():
+    """Set the process umask for one test, and put it back."""
+    previous = os.umask(0o022)
+    yield os.umask
+    os.umask(previous)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_a_new_file_gets_the_mode_the_umask_gives(fitted, tmp_path, umask, mask, mode):
+    umask(mask)
+    fitted.save(tmp_path / "model.skmfc")
+    assert stat.S_IMODE((tmp_path / "model.skmfc").stat().st_mode) == mode
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_overwriting_keeps_the_mode_of_the_file(fitted, tmp_path, umask):
+    path = tmp_path / "model.skmfc"
+    fitted.save(path)
+    path.chmod(0o640)
+    fitted.save(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
+def test_a_symbolic_link_is_followed_and_kept(fitted, data, tmp_path):
+    (tmp_path / "store").mkdir()
+    target = tmp_path / "store" / "model.skmfc"
+    target.write_bytes(b"old")
+    link = tmp_path / "latest.skmfc"
+    link.symlink_to(target)
+    fitted.save(link)
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    np.testing.assert_array_equal(MFCVAEClustering.load(target).predict(data),
+                                  fitted.predict(data))
+    assert sorted(os.listdir(tmp_path / "store")) == ["model.skmfc"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="leftovers are recognised by their POSIX pid")
+def test_a_killed_save_leaves_a_temporary_file_that_the_next_save_removes(fitted, tmp_path):
+    path = tmp_path / "model.skmfc"
+    killed = ("import os, sys, torch\n"
+              "from skmfc import MFCVAEClustering\n"
+              "torch.save = lambda payload, stream: (stream.write(b'half'), os._exit(3))\n"
+              "MFCVAEClustering().save(sys.argv[1])\n")
+    result = subprocess.run([sys.executable, "-c", killed, str(path)],
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 3
+    leftovers = [name for name in os.listdir(tmp_path) if name.endswith(".skmfc-tmp")]
+    assert len(leftovers) == 1 and leftovers[0].startswith(".model.skmfc.")
+    # A save still in progress (this process is alive) and other files are left alone.
+    in_progress = tmp_path / leftovers[0].replace(leftovers[0].split("-")[-2],
+                                                  str(os.getpid()))
+    in_progress.write_bytes(b"half")
+    (tmp_path / ".other.skmfc-tmp").write_bytes(b"mine")
+    fitted.save(tmp_path / "another.skmfc")
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        [".other.skmfc-tmp", in_progress.name, "another.skmfc"])
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_disk_raises_no_space_left_on_device(fitted):
+    with open("/dev/full", "wb", buffering=0) as stream:
+        with pytest.raises(OSError, match="No space left on device") as info:
+            fitted.save(stream)
+    assert info.value.errno == errno.ENOSPC
+
+
+def test_bytes_paths_and_wrong_path_types(fitted, data, tmp_path):
+    path = os.fsencode(tmp_path / "model.skmfc")
+    fitted.save(path)
+    np.testing.assert_array_equal(MFCVAEClustering.load(path).predict(data),
+                                  fitted.predict(data))
+    with pytest.raises(TypeError, match="path must be a str, bytes, path-like or binary file"):
+        fitted.save(12)
+    with pytest.raises(TypeError, match="path must be a str, bytes, path-like or binary file"):
+        MFCVAEClustering.load(None)
 
 
 # ---------------------------------------------------------------------- damaged files
@@ -412,8 +497,8 @@ TAMPERED = [
     ("latent_dims_", _set_attribute("latent_dims_", {"__tuple__": [2]}), "latent_dims_"),
     ("n_features_in_", _set_attribute("n_features_in_", 5), "n_features_in_"),
     ("n_features_in_ as a float", _set_attribute("n_features_in_", 6.0), "n_features_in_"),
-    ("input_offset_ shape", _set_tensor("array.input_offset_", torch.zeros(5, dtype=torch.float64)),
-     "input_offset_"),
+    ("input_offset_ shape",
+     _set_tensor("array.input_offset_", torch.zeros(5, dtype=torch.float64)), "input_offset_"),
     ("input_offset_ nan", _set_tensor("array.input_offset_",
                                       torch.full((6,), math.nan, dtype=torch.float64)),
      "input_offset_"),
