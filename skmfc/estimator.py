@@ -854,7 +854,13 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"X holds images of shape {array_image_shape} (height, width, "
                              f"channels) but the model was fitted on "
                              f"{self.image_shape_ or f'{self.n_features_in_} flat features'}")
-        return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        if self.likelihood_ == "bernoulli" and X.size and (X.min() < 0.0 or X.max() > 1.0):
+            warnings.warn("X holds values outside [0, 1], but the model was fitted with the "
+                          "Bernoulli likelihood on values in [0, 1]: scale X as the training "
+                          "data were scaled (e.g. pixels divided by 255)", UserWarning,
+                          stacklevel=3)
+        return X
 
     def _model_dtype(self):
         return next(self.module_.parameters()).dtype
@@ -907,8 +913,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     def _check_facet(self, facet):
         if facet is None:
             return None
-        if not isinstance(facet, Integral) or isinstance(facet, bool) or not (
-                0 <= facet < self.n_facets):
+        if not _is_int(facet) or not (0 <= facet < self.n_facets):
             raise ValueError(f"facet must be an int in [0, {self.n_facets - 1}], got {facet!r}")
         return int(facet)
 
@@ -1023,14 +1028,15 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             The cluster each sample was drawn from in every facet.
         """
         check_is_fitted(self)
-        if not isinstance(n_samples, Integral) or n_samples < 1:
+        if not _is_int(n_samples) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
-        if not (isinstance(temperature, Real) and 0 <= temperature < math.inf):
+        if not (isinstance(temperature, Real) and not isinstance(temperature, bool)
+                and 0 <= temperature < math.inf):
             raise ValueError(f"temperature must be a non-negative float, got {temperature!r}")
         facet = self._check_facet(facet)
         if (facet is None) != (cluster is None):
             raise ValueError("give both facet and cluster, or neither")
-        if facet is not None and not (isinstance(cluster, Integral)
+        if facet is not None and not (_is_int(cluster)
                                       and 0 <= cluster < self.n_clusters_[facet]):
             raise ValueError(f"cluster must be an int in [0, {self.n_clusters_[facet] - 1}] "
                              f"for facet {facet}, got {cluster!r}")
@@ -1064,7 +1070,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         -------
         elbo : float
         """
-        elbo = self._mean_elbo(self.module_, self._validate_input(X), self._seed)
+        X = self._validate_input(X)  # first: an unfitted estimator raises NotFittedError
+        elbo = self._mean_elbo(self.module_, X, self._seed)
         if not math.isfinite(elbo):
             raise ValueError(f"the ELBO of X is {elbo}: X holds values far outside the "
                              "range of the training data")
@@ -1181,6 +1188,11 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _is_int(value):
+    """Whether ``value`` is an integer and not a bool."""
+    return isinstance(value, Integral) and not isinstance(value, bool)
 
 
 def _image_rows(X):

@@ -103,7 +103,7 @@ def test_round_trip_of_images_frames_and_output_config(tmp_path):
     pd = pytest.importorskip("pandas")
     rng = np.random.RandomState(0)
     images = rng.rand(20, 8, 8, 3)
-    est = tiny_estimator(max_iter=1, batch_size=10).fit(images)
+    est = tiny_estimator(max_iter=2, batch_size=10).fit(images)
     est.save(tmp_path / "images.skmfc")
     restored = MFCVAEClustering.load(tmp_path / "images.skmfc")
     assert restored.image_shape_ == (8, 8, 3) and restored.architecture_ == "conv"
