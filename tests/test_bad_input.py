@@ -28,6 +28,7 @@ CLEAR_DATA_ERRORS = re.compile("|".join([
     r"cannot be standardised", r"minimum of \d+ is required", r"must be >= the number of "
     r"clusters", r"features, but MFCVAEClustering is expecting", r"not finite for \d+ of",
     r"the ELBO of X is", r"Expected 2D array", r"dim \d+, while dim <= 2",
+    r"Found array with dim \d+",  # scikit-learn 1.6's wording of the one before
     r"images of shape", r"channel axis", r"Complex data not supported",
     r"could not convert", r"Sparse data was passed", r"feature names",
 ]))
