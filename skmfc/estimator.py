@@ -1111,13 +1111,14 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
         The file holds the network's weights, the parameters and every fitted attribute,
         the skmfc version and a checksum; see :mod:`skmfc.persistence` for the layout.
-        An existing file at ``path`` is replaced only once the new one is complete. A
-        ``random_state`` given as a ``numpy.random.RandomState`` is stored by its state,
-        as pickle would store it.
+        An existing file at ``path`` is replaced only once the new one is complete, and
+        keeps its mode; a new file gets the mode the umask gives new files; a symbolic
+        link at ``path`` is followed. A ``random_state`` given as a
+        ``numpy.random.RandomState`` is stored by its state, as pickle would store it.
 
         Parameters
         ----------
-        path : str, path-like or binary file object
+        path : str, bytes, path-like or binary file object
             Where to write; the extension ``.skmfc`` is customary.
 
         See Also
@@ -1145,12 +1146,16 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         """Load an estimator written by :meth:`save`.
 
         Reading uses ``torch.load(weights_only=True)``, which builds only tensors and
-        plain values, so a file runs no code whoever wrote it. A model saved on a GPU
-        is loaded on the CPU, with a ``RuntimeWarning``, where that GPU is absent.
+        plain values, so a file runs no code whoever wrote it; every size the file
+        declares is checked against the file before anything is allocated, and the
+        fitted attributes against the network. The checksum detects damage, not who
+        wrote the file: load models from sources you know (``docs/persistence.md``). A
+        model saved on a GPU is loaded on the CPU, with a ``RuntimeWarning``, where that
+        GPU is absent.
 
         Parameters
         ----------
-        path : str, path-like or binary file object
+        path : str, bytes, path-like or binary file object
 
         Returns
         -------
@@ -1160,8 +1165,9 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         ------
         skmfc.persistence.ModelFileError
             (a ``ValueError``) when the file is not a model file, was damaged, edited or
-            truncated (its checksum does not match), or was written by a newer skmfc
-            file format. The message names the file and the problem.
+            truncated (its checksum does not match), is inconsistent with itself, or was
+            written by a newer skmfc file format. The message names the file and the
+            problem.
         """
         return load_estimator(cls, path)
 

@@ -23,7 +23,9 @@ The JSON holds ``{"class": ..., "params": {...}, "attributes": {...}, "module": 
 ``{"__str_array__": [...]}`` and ``{"__random_state__": {...}}`` (a numpy RandomState is
 stored by its state, as pickle does). The checksum detects a file that was damaged or
 edited by hand; it is not a signature (whoever edits a file can recompute it). What
-keeps loading safe is ``weights_only=True``.
+keeps loading safe is ``weights_only=True``, and checking every size the file declares
+against the file before anything is built from it; ``docs/persistence.md`` lists what
+:func:`load_estimator` checks.
 """
 
 import contextlib
