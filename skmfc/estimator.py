@@ -120,7 +120,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         explained points, so every cluster stays in use. 0 switches this off.
     max_iter : int, default=200
         Training epochs in all, shared equally among the progressive steps (with
-        ``warm_start``, epochs added to the previous fit).
+        ``warm_start``, epochs added to the previous fit). Progressive training needs
+        at least one epoch per facet: ``max_iter >= n_facets``.
     n_init : int, default=1
         Number of models trained from different random initialisations, as in
         :class:`sklearn.mixture.GaussianMixture`; ``init_selection`` says which one is
@@ -155,11 +156,15 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     validation_fraction : float, default=0.1
         Share of the data held out for early stopping (rounded up to whole samples).
     n_iter_no_change : int, default=10
-        Epochs without improvement after which early stopping ends training.
+        Epochs without improvement after which early stopping ends training, and
+        after which training counts as converged (``converged_``).
     tol : float, default=1e-4
-        Smallest improvement of the validation ELBO that counts, in nats per sample
-        (absolute, so it does not depend on the units of X). Used only with
-        ``early_stopping=True``.
+        Smallest improvement of the ELBO that counts, in nats per sample (absolute, so
+        it does not depend on the units of X): of the validation ELBO with
+        ``early_stopping=True``, of the training ELBO otherwise, where it only decides
+        ``converged_``. The training ELBO is a mean over minibatches and varies from
+        epoch to epoch by more than the default: with a small ``tol`` and no early
+        stopping, expect a ``ConvergenceWarning``.
     warm_start : bool, default=False
         When the estimator is already fitted, ``fit`` continues training its network
         for ``max_iter`` more epochs, every facet switched on and the priors kept,
@@ -199,7 +204,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         evaluation mode, so ``fit_predict(X)`` equals ``fit(X).predict(X)``. A
         one-facet model gives 1-D labels like every scikit-learn clusterer, so that
         ``sklearn.metrics`` scores take them; with several facets, score facet ``j``
-        with ``labels_[:, j]`` or ``predict(X, facet=j)``.
+        with ``labels_[:, j]`` or ``predict(X, facet=j)``. -1
+        everywhere when Ctrl-C interrupted that pass (see Notes).
     n_clusters_ : tuple of int
         Clusters per facet (after merging, with ``n_clusters="auto"``).
     weights_ : list of ndarray of shape (n_clusters_[j],)
@@ -225,8 +231,11 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         Epochs run, ``len(elbo_curve_)``; fewer than ``max_iter`` when training stopped
         early or was interrupted.
     converged_ : bool
-        False when training was interrupted (Ctrl-C) or, with ``early_stopping``, when
-        the epochs ran out while the validation ELBO was still improving; True otherwise.
+        Whether the ELBO stopped improving: it improved by no more than ``tol`` over the
+        last ``n_iter_no_change`` epochs, counted once every facet is switched on and
+        the priors are refitted (the validation ELBO with ``early_stopping``, the
+        training ELBO otherwise). False when training was interrupted. When False, ``fit``
+        says so with a ``ConvergenceWarning``, as ``GaussianMixture`` does.
     validation_scores_ : list of float or None
         With ``early_stopping``, the validation ELBO (in the units of :meth:`score`)
         after each epoch of the last call to ``fit``; None otherwise.
@@ -250,10 +259,11 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         (``labels_``, ``elbo_curve_``, ``n_iter_``, ``converged_``,
         ``validation_scores_``, ...) describe that restart.
     clusters_used_ : tuple of int
-        Number of distinct clusters each facet assigns the training data to.
+        Number of distinct clusters each facet assigns the training data to (0 when
+        ``labels_`` were not computed).
     mean_confidence_ : tuple of float
         Mean over training samples of ``max_k q(c_j = k | x)``; near ``1 / K_j`` means the
-        facet carries no cluster information.
+        facet carries no cluster information (nan when ``labels_`` were not computed).
     device_ : torch.device
         Device the model lives on.
     module_ : skmfc.nn.MFCVAE
@@ -277,12 +287,17 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     runs again with half the batch size. Ctrl-C (``KeyboardInterrupt``) during ``fit``
     ends training with a ``ConvergenceWarning`` and leaves a usable model with the
     state of the last completed epoch (or the best validated one); before the first
-    epoch completes the interrupt is raised. With ``n_init > 1`` Ctrl-C also skips the
+    epoch completes the interrupt is raised. Once there is a model, Ctrl-C during the
+    passes over the data after training skips them instead: the ELBO for
+    ``init_elbos_`` (then nan), the merging of ``n_clusters="auto"`` (then every facet
+    keeps its upper bound), or the final pass for ``labels_`` (then -1; ``predict(X)``
+    gives them); the warning says which. With ``n_init > 1`` Ctrl-C also skips the
     restarts still to come, and the estimator keeps the best of the models trained so far
     by ``init_selection``, chosen among those alone (the interrupted one included, once
     it has completed an epoch); the interrupt is raised
     only when no restart has a model yet. Whenever ``fit`` raises, the estimator is
-    left exactly as it was.
+    left exactly as it was. The fitted state of a refit is built aside and replaces
+    the old one at once, when ``fit`` returns.
 
     :meth:`save` writes a file that :meth:`load` reads back without running any code
     (see :mod:`skmfc.persistence`); pickle and joblib work too, and a model trained
@@ -408,14 +423,13 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         MFCVAEClustering
             The fitted estimator.
         """
-        fitted_before = dict(self.__dict__)
-        try:
-            self._fit(X)
-        except BaseException:
-            # A failed fit leaves the estimator exactly as the user had it.
-            self.__dict__.clear()
-            self.__dict__.update(fitted_before)
-            raise
+        # The new state is built on a twin that shares nothing fit replaces, and swapped
+        # in at once: a predict, pickle or save running meanwhile sees the old state or
+        # the new one, never a mix, and a failed fit leaves the estimator as it was.
+        twin = object.__new__(type(self))
+        twin.__dict__.update(self.__dict__)
+        twin._fit(X)
+        self.__dict__ = twin.__dict__
         return self
 
     def _fit(self, X):
@@ -557,14 +571,26 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                                    if self.early_stopping else None)
         self.best_validation_score_ = (float(history.best_validation - to_input_units)
                                        if history.best_validation is not None else None)
-        self.converged_ = not history.interrupted and (
-            history.stopped_early or not self.early_stopping)
-        labels, log_proba = self._assignments(X)
+        self.converged_ = not history.interrupted and history.converged
+        labels, log_proba = _unless_interrupted(
+            history, "the final pass for labels_", lambda: self._assignments(X),
+            (np.full((len(X), self.n_facets), -1), None))
         self.labels_ = _one_facet_flat(labels)
-        self.clusters_used_ = tuple(len(np.unique(column)) for column in labels.T)
-        self.mean_confidence_ = tuple(float(np.exp(lp.max(1)).mean()) for lp in log_proba)
-        if interrupted_at is not None:
+        self.clusters_used_ = tuple(len(np.unique(column[column >= 0]))
+                                    for column in labels.T)
+        self.mean_confidence_ = (
+            (math.nan,) * self.n_facets if log_proba is None
+            else tuple(float(np.exp(lp.max(1)).mean()) for lp in log_proba))
+        if interrupted_at is not None or history.skipped_passes:
             self._warn_interrupted(history, interrupted_at, n_restarts)
+        elif not self.converged_:
+            watched = "validation" if self.early_stopping else "training"
+            warnings.warn(
+                f"MFCVAE did not converge: the {watched} ELBO still improved by more than "
+                f"tol={self.tol} within the last n_iter_no_change={self.n_iter_no_change} "
+                f"epochs (counted once every facet is switched on) when max_iter="
+                f"{self.max_iter} epochs ran out; increase max_iter, or tol",
+                ConvergenceWarning, stacklevel=4)
 
     def _train_once(self, config, warm, X_train, device, seed, description, train_options):
         """Train one module from ``seed`` (or continue the fitted one when ``warm``).
@@ -610,7 +636,9 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                 history = train(module, X_train, seed=seed, on_epoch_end=show_progress,
                                 **train_options, **guide_options)
             if self.n_clusters == "auto":
-                module = merge_module_clusters(module, X_train, random_state=seed)
+                module = _unless_interrupted(
+                    history, "the merging of clusters",
+                    lambda: merge_module_clusters(module, X_train, random_state=seed), module)
         return _for_inference(module), history
 
     def _best_restart(self, seeds, train_restart, X, score_seed):
@@ -668,9 +696,13 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         for index, seed in enumerate(seeds):
             try:
                 module, history = train_restart(index, seed)
-                init_elbos[index] = self._mean_elbo(module, X, score_seed)
+                init_elbos[index] = _unless_interrupted(
+                    history, "the ELBO of X for init_elbos_",
+                    lambda: self._mean_elbo(module, X, score_seed), math.nan)
                 if by_agreement:
-                    labels = self._restart_labels(module, X)
+                    labels = _unless_interrupted(
+                        history, "the labels of X for init_selection",
+                        lambda: self._restart_labels(module, X), None)
                     host_copy = _host_copy(module)
             except FloatingPointError as error:
                 # The traceback holds train()'s frames and so the failed module: keep it
@@ -692,7 +724,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                 best_elbo = init_elbos[index] if not math.isnan(init_elbos[index]) else -math.inf
             # Drop the reference, so that a losing module is freed before the next trains.
             del module
-            if history.interrupted:
+            if history.interrupted or history.skipped_passes:
                 interrupted_at = index
                 break
         if best is None and not finished:
@@ -730,24 +762,32 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             return None
 
     def _warn_interrupted(self, history, interrupted_at, n_restarts):
-        """ConvergenceWarning saying which model ``fit`` kept after Ctrl-C."""
+        """ConvergenceWarning saying which model ``fit`` kept after Ctrl-C, and which
+        passes after training it cut short; ``interrupted_at`` is None when Ctrl-C came
+        only in the final pass for ``labels_``."""
+        restart = f" of restart {self.best_init_}" if n_restarts > 1 else ""
         if history.interrupted:  # the restart kept is the one Ctrl-C ended
             kept = (f"the weights of epoch {history.best_epoch} (best validation ELBO)"
                     if history.best_epoch is not None else
                     f"the state after epoch {len(history.elbo)}")
             message = (f"training was interrupted in epoch {len(history.elbo) + 1} of "
-                       f"{self.max_iter}")
-            if n_restarts > 1:
-                message += f" of restart {interrupted_at}"
+                       f"{self.max_iter}{restart}")
+        elif interrupted_at in (None, self.best_init_):
+            kept = "the trained model"
+            message = f"training ended{restart}"
         else:
             kept = f"restart {self.best_init_}, the best of those that finished"
             message = f"training was interrupted in restart {interrupted_at}"
-        not_run = n_restarts - 1 - interrupted_at
+        if history.skipped_passes:
+            message += f", then Ctrl-C cut short {' and '.join(history.skipped_passes)}"
+        not_run = 0 if interrupted_at is None else n_restarts - 1 - interrupted_at
         if not_run:
             message += (f" (restart {n_restarts - 1} did not run)" if not_run == 1 else
                         f" (restarts {interrupted_at + 1} to {n_restarts - 1} did not run)")
-        warnings.warn(f"{message}; the estimator keeps {kept}, n_iter_={self.n_iter_}",
-                      ConvergenceWarning, stacklevel=5)
+        message += f"; the estimator keeps {kept}, n_iter_={self.n_iter_}"
+        if "the final pass for labels_" in history.skipped_passes:
+            message += "; labels_ were not computed and are -1: call predict(X) for them"
+        warnings.warn(message, ConvergenceWarning, stacklevel=5)
 
     def _likelihood_and_scale(self, X):
         """Likelihood, per-feature offset, scalar scale and likelihood std for X."""
@@ -857,7 +897,13 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"X holds images of shape {array_image_shape} (height, width, "
                              f"channels) but the model was fitted on "
                              f"{self.image_shape_ or f'{self.n_features_in_} flat features'}")
-        return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        if self.likelihood_ == "bernoulli" and X.size and (X.min() < 0.0 or X.max() > 1.0):
+            warnings.warn("X holds values outside [0, 1], but the model was fitted with the "
+                          "Bernoulli likelihood on values in [0, 1]: scale X as the training "
+                          "data were scaled (e.g. pixels divided by 255)", UserWarning,
+                          stacklevel=3)
+        return X
 
     def _model_dtype(self):
         return next(self.module_.parameters()).dtype
@@ -910,8 +956,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     def _check_facet(self, facet):
         if facet is None:
             return None
-        if not isinstance(facet, Integral) or isinstance(facet, bool) or not (
-                0 <= facet < self.n_facets):
+        if not _is_int(facet) or not (0 <= facet < self.n_facets):
             raise ValueError(f"facet must be an int in [0, {self.n_facets - 1}], got {facet!r}")
         return int(facet)
 
@@ -1066,14 +1111,15 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             ``n_facets=1``, as ``labels_``).
         """
         check_is_fitted(self)
-        if not isinstance(n_samples, Integral) or n_samples < 1:
+        if not _is_int(n_samples) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
-        if not (isinstance(temperature, Real) and 0 <= temperature < math.inf):
+        if not (isinstance(temperature, Real) and not isinstance(temperature, bool)
+                and 0 <= temperature < math.inf):
             raise ValueError(f"temperature must be a non-negative float, got {temperature!r}")
         facet = self._check_facet(facet)
         if (facet is None) != (cluster is None):
             raise ValueError("give both facet and cluster, or neither")
-        if facet is not None and not (isinstance(cluster, Integral)
+        if facet is not None and not (_is_int(cluster)
                                       and 0 <= cluster < self.n_clusters_[facet]):
             raise ValueError(f"cluster must be an int in [0, {self.n_clusters_[facet] - 1}] "
                              f"for facet {facet}, got {cluster!r}")
@@ -1111,7 +1157,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         float
             Mean ELBO per sample.
         """
-        elbo = self._mean_elbo(self.module_, self._validate_input(X), self._seed)
+        X = self._validate_input(X)  # first: an unfitted estimator raises NotFittedError
+        elbo = self._mean_elbo(self.module_, X, self._seed)
         if not math.isfinite(elbo):
             raise ValueError(f"the ELBO of X is {elbo}: X holds values far outside the "
                              "range of the training data")
@@ -1262,13 +1309,14 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
         The file holds the network's weights, the parameters and every fitted attribute,
         the skmfc version and a checksum; see :mod:`skmfc.persistence` for the layout.
-        An existing file at ``path`` is replaced only once the new one is complete. A
-        ``random_state`` given as a ``numpy.random.RandomState`` is stored by its state,
-        as pickle would store it.
+        An existing file at ``path`` is replaced only once the new one is complete, and
+        keeps its mode; a new file gets the mode the umask gives new files; a symbolic
+        link at ``path`` is followed. A ``random_state`` given as a
+        ``numpy.random.RandomState`` is stored by its state, as pickle would store it.
 
         Parameters
         ----------
-        path : str, path-like or binary file object
+        path : str, bytes, path-like or binary file object
             Where to write; the extension ``.skmfc`` is customary.
 
         See Also
@@ -1296,12 +1344,16 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         """Load an estimator written by :meth:`save`.
 
         Reading uses ``torch.load(weights_only=True)``, which builds only tensors and
-        plain values, so a file runs no code whoever wrote it. A model saved on a GPU
-        is loaded on the CPU, with a ``RuntimeWarning``, where that GPU is absent.
+        plain values, so a file runs no code whoever wrote it; every size the file
+        declares is checked against the file before anything is allocated, and the
+        fitted attributes against the network. The checksum detects damage, not who
+        wrote the file: load models from sources you know (``docs/persistence.md``). A
+        model saved on a GPU is loaded on the CPU, with a ``RuntimeWarning``, where that
+        GPU is absent.
 
         Parameters
         ----------
-        path : str, path-like or binary file object
+        path : str, bytes, path-like or binary file object
             The file written by :meth:`save`.
 
         Returns
@@ -1313,8 +1365,9 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         ------
         skmfc.persistence.ModelFileError
             (a ``ValueError``) when the file is not a model file, was damaged, edited or
-            truncated (its checksum does not match), or was written by a newer skmfc
-            file format. The message names the file and the problem.
+            truncated (its checksum does not match), is inconsistent with itself, or was
+            written by a newer skmfc file format. The message names the file and the
+            problem.
         """
         return load_estimator(cls, path)
 
@@ -1381,6 +1434,11 @@ def _one_facet_flat(labels):
 def _to_numpy(tensor):
     """A tensor of the module as a float64 numpy array on the host."""
     return tensor.detach().cpu().double().numpy()
+
+
+def _is_int(value):
+    """Whether ``value`` is an integer and not a bool."""
+    return isinstance(value, Integral) and not isinstance(value, bool)
 
 
 def _image_rows(X):
@@ -1471,6 +1529,17 @@ def _device_available(device):
 
 def _cuda_devices(device):
     return [device.index or 0] if device.type == "cuda" else []
+
+
+def _unless_interrupted(history, what, compute, default):
+    """``compute()``, or ``default`` when Ctrl-C interrupts it: once training has a model,
+    Ctrl-C cuts a pass after training short (noted in ``history.skipped_passes``)
+    instead of discarding the model."""
+    try:
+        return compute()
+    except KeyboardInterrupt:
+        history.skipped_passes.append(what)
+        return default
 
 
 def _host_copy(module):

@@ -62,9 +62,17 @@ class TrainingHistory:
     stopped_early : bool
         Whether training ended because the validation ELBO stopped improving (possibly
         in the last scheduled epoch).
+    converged : bool
+        Whether the ELBO that training watches (the validation ELBO with validation
+        data, the training ELBO otherwise) improved by no more than ``tol`` over the last
+        ``n_iter_no_change`` epochs, counted once every facet is switched on and the
+        priors are refitted.
     interrupted : bool
         Whether a KeyboardInterrupt ended training; the module then holds the last
         completed epoch (or the best validated one).
+    skipped_passes : list of str
+        Passes over the data after training (the estimator's final ELBO and labels,
+        cluster merging) that a KeyboardInterrupt cut short.
     learning_rate : float
         Learning rate at the end (halved after every non-finite epoch).
     batch_size : int
@@ -80,7 +88,9 @@ class TrainingHistory:
     best_validation: float = None
     best_epoch: int = None
     stopped_early: bool = False
+    converged: bool = False
     interrupted: bool = False
+    skipped_passes: list = field(default_factory=list)
     learning_rate: float = None
     batch_size: int = None
     n_nonfinite_epochs: int = 0
@@ -93,9 +103,19 @@ def split_epochs(max_iter, n_facets, progressive=True):
     [4, 3, 3]
     >>> split_epochs(10, 3, progressive=False)
     [10]
+
+    Raises
+    ------
+    ValueError
+        When a progressive step would get no epoch, and its facet no training.
     """
     if not progressive or n_facets == 1:
         return [max_iter]
+    if max_iter < n_facets:
+        raise ValueError(
+            f"max_iter={max_iter} is too few epochs for progressive training of "
+            f"n_facets={n_facets}: each facet needs a step of at least one epoch, so "
+            f"max_iter must be at least {n_facets} (or use progressive=False)")
     base, extra = divmod(max_iter, n_facets)
     return [base + (step < extra) for step in range(n_facets)]
 
@@ -361,11 +381,29 @@ def _restore(module, optimizer, snapshot):
 
 def _parameters_finite(module):
     """Whether every weight is finite, as a 0-d bool tensor on the module's device (no
-    synchronisation). Summing each weight first takes one pass and no temporary; a nan
-    or inf anywhere makes the sum non-finite (finite weights could only overflow it
-    beyond 3e38 in float32, which no usable network has)."""
-    sums = [parameter.detach().sum() for parameter in module.parameters()]
-    return torch.isfinite(torch.stack(sums).sum()) if sums else torch.ones((), dtype=torch.bool)
+    synchronisation)."""
+    return _all_finite(module.parameters())
+
+
+def _snapshot_finite(snapshot):
+    """Whether every floating-point value of a :func:`_snapshot` (weights, buffers and
+    optimizer state) is finite: only such a snapshot is worth rolling back to."""
+    module_state, optimizer_state = snapshot
+    tensors = [*module_state.values(),
+               *(value for state in optimizer_state for value in state.values()
+                 if torch.is_tensor(value))]
+    return bool(_all_finite(tensor for tensor in tensors if tensor.is_floating_point()))
+
+
+def _all_finite(tensors):
+    """Whether every value of ``tensors`` is finite, as a 0-d bool tensor. Summing each
+    tensor first takes one pass and no temporary; a nan or inf anywhere makes the sum
+    non-finite (finite values could only overflow it beyond 3e38 in float32, which no
+    usable network has)."""
+    sums = [tensor.detach().sum().float() for tensor in tensors]
+    if not sums:
+        return torch.ones((), dtype=torch.bool)
+    return torch.isfinite(torch.stack([total.to(sums[0].device) for total in sums]).sum())
 
 
 def _parameters(optimizer):
@@ -414,7 +452,8 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
     switched on, by a Gaussian mixture on its posterior means.
 
     Training survives three kinds of fault. A copy of the module and optimizer state is
-    kept at the end of every good epoch.
+    kept at the end of every good epoch; an epoch whose end state holds a non-finite
+    value anywhere (weights, buffers, optimizer moments) is not good.
 
     - A non-finite loss or weight: the loss is checked after every batch on the CPU
       (free there) and, on other devices, once per epoch through the epoch's ELBO sum,
@@ -471,7 +510,9 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
         refitted; the module ends with the weights of the best of them.
     n_iter_no_change : int
     tol : float
-        Absolute improvement of the validation ELBO, in nats per sample.
+        Absolute improvement, in nats per sample, of the validation ELBO (or, without
+        validation data, the training ELBO) below which an epoch counts as no
+        improvement, for early stopping and ``history.converged``.
     max_nonfinite_retries : int
     min_batch_size : int
     precision : {"float32", "tf32", "bfloat16"}
@@ -527,7 +568,7 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
     history = TrainingHistory(learning_rate=float(learning_rate), batch_size=int(batch_size))
     last_step = max((step for step, n in enumerate(epochs_per_step) if n > 0), default=-1)
     good = _snapshot(module, optimizer)
-    best_state, no_improvement = None, 0
+    best_state, best_watched, no_improvement = None, None, 0
     epoch = 0
     steps = None
     saved_tensor_float32 = _set_tensor_float32(tensor_float32, tensor_float32)
@@ -585,6 +626,16 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
                         RuntimeWarning, stacklevel=2)
                     history.batch_size = smaller
                     continue
+                if math.isfinite(mean_elbo):
+                    end_weights = facet_weights_at(step, (epoch_in_step + 1) * n_batches,
+                                                   fade_in_batches, n_facets, progressive)
+                    if min_cluster_share > 0:
+                        n_reseeded = reseed_dead_clusters(
+                            module, np.flatnonzero(end_weights == 1.0), X, min_cluster_share,
+                            cluster_shares, random_state=seed + epoch)
+                    candidate = _snapshot(module, optimizer)
+                    if not _snapshot_finite(candidate):
+                        mean_elbo = math.nan  # e.g. an optimizer moment overflowed
                 if not math.isfinite(mean_elbo):
                     _restore(module, optimizer, good)
                     failures += 1
@@ -607,28 +658,28 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
                         RuntimeWarning, stacklevel=2)
                     continue
                 failures = 0
-                end_weights = facet_weights_at(step, (epoch_in_step + 1) * n_batches,
-                                               fade_in_batches, n_facets, progressive)
                 if min_cluster_share > 0:
-                    history.n_reseeded.append(reseed_dead_clusters(
-                        module, np.flatnonzero(end_weights == 1.0), X, min_cluster_share,
-                        cluster_shares, random_state=seed + epoch))
-                stop = False
+                    history.n_reseeded.append(n_reseeded)
                 if X_validation is not None:
                     score = validation_elbo(module, X_validation, seed)
                     history.validation.append(score)
-                    if (step == last_step and np.all(end_weights == 1.0)
-                            and epoch_in_step >= refit_epoch):
-                        best = history.best_validation
-                        improved = best is None or (math.isfinite(score) and score > best + tol)
-                        no_improvement = 0 if improved else no_improvement + 1
-                        if math.isfinite(score) and (best is None or score > best):
+                if (step == last_step and np.all(end_weights == 1.0)
+                        and epoch_in_step >= refit_epoch):
+                    watched = mean_elbo if X_validation is None else score
+                    improved = best_watched is None or (
+                        math.isfinite(watched) and watched > best_watched + tol)
+                    no_improvement = 0 if improved else no_improvement + 1
+                    if math.isfinite(watched) and (best_watched is None
+                                                   or watched > best_watched):
+                        best_watched = watched
+                        if X_validation is not None:
                             history.best_validation = score
                             history.best_epoch = epoch + 1
                             best_state = {key: value.detach().clone()
                                           for key, value in module.state_dict().items()}
-                        stop = no_improvement >= n_iter_no_change
-                good = _snapshot(module, optimizer)
+                    history.converged = no_improvement >= n_iter_no_change
+                stop = X_validation is not None and history.converged
+                good = candidate
                 history.elbo.append(mean_elbo)
                 history.step_of_epoch.append(step)
                 epoch += 1

@@ -1,7 +1,7 @@
 """Bad input gets a clear error that names the problem, or works with finite outputs.
 
-Property-based over the data (hypothesis, few examples, tiny networks trained for one or
-two epochs) and table-driven over the parameters.
+Property-based over the data (hypothesis, few examples, tiny networks trained for two
+epochs, one per facet) and table-driven over the parameters.
 """
 
 import re
@@ -28,6 +28,7 @@ CLEAR_DATA_ERRORS = re.compile("|".join([
     r"cannot be standardised", r"minimum of \d+ is required", r"must be >= the number of "
     r"clusters", r"features, but MFCVAEClustering is expecting", r"not finite for \d+ of",
     r"the ELBO of X is", r"Expected 2D array", r"dim \d+, while dim <= 2",
+    r"Found array with dim \d+",  # scikit-learn 1.6's wording of the one before
     r"images of shape", r"channel axis", r"Complex data not supported",
     r"could not convert", r"Sparse data was passed", r"feature names",
 ]))
@@ -36,7 +37,7 @@ CLEAR_DATA_ERRORS = re.compile("|".join([
 def fit_or_clear_error(X, **params):
     """Fit a tiny model; return it, or None after checking that the error is a clear one."""
     try:
-        est = tiny_estimator(max_iter=params.pop("max_iter", 1), **params).fit(X)
+        est = tiny_estimator(max_iter=params.pop("max_iter", 2), **params).fit(X)
     except (ValueError, TypeError) as error:
         assert CLEAR_DATA_ERRORS.search(str(error)), f"unclear error: {error!r}"
         return None
@@ -153,7 +154,7 @@ def test_image_shapes_at_fit_time():
         tiny_estimator().fit(rng.rand(6, 5, 6, 7))
     with pytest.raises(ValueError, match="image_shape=.* does not match the images"):
         tiny_estimator(image_shape=(4, 4)).fit(rng.rand(6, 2, 8))
-    est = tiny_estimator(max_iter=1).fit(rng.rand(6, 3, 3))  # tiny grey images train
+    est = tiny_estimator(max_iter=2).fit(rng.rand(6, 3, 3))  # tiny grey images train
     assert est.architecture_ == "conv" and np.isfinite(est.predict_proba(rng.rand(2, 3, 3))).all()
     with pytest.raises(ValueError, match=r"images of shape \(4, 4, 1\)"):
         est.predict(rng.rand(2, 4, 4))
@@ -179,14 +180,14 @@ def test_array_kinds(make, error, pattern):
     X = np.random.RandomState(0).normal(size=(20, 4))
     bad = make(X)
     if error is None:
-        est = tiny_estimator(max_iter=1).fit(bad)
+        est = tiny_estimator(max_iter=2).fit(bad)
         assert_finite_outputs(est, np.asarray(bad, dtype=np.float64))
         return
     with pytest.raises(error, match=pattern):
-        tiny_estimator(max_iter=1).fit(bad)
+        tiny_estimator(max_iter=2).fit(bad)
     if isinstance(bad, list) or bad.shape[0] == 1:
         return
-    est = tiny_estimator(max_iter=1).fit(X)
+    est = tiny_estimator(max_iter=2).fit(X)
     with pytest.raises(error, match=pattern.replace("minimum of 2", "minimum of 1")):
         est.predict(bad)
 
@@ -195,14 +196,14 @@ def test_pandas_frames_with_and_without_names():
     pd = pytest.importorskip("pandas")
     X = np.random.RandomState(0).normal(size=(20, 3))
     named = pd.DataFrame(X, columns=["a", "b", "c"])
-    est = tiny_estimator(max_iter=1).fit(named)
+    est = tiny_estimator(max_iter=2).fit(named)
     assert list(est.feature_names_in_) == ["a", "b", "c"]
     np.testing.assert_array_equal(est.predict(named), est.labels_)
     with pytest.raises(ValueError, match="feature names"):
         est.predict(named.rename(columns={"a": "z"}))
     with pytest.warns(UserWarning, match="does not have valid feature names"):
         est.predict(X)
-    unnamed = tiny_estimator(max_iter=1).fit(pd.DataFrame(X))
+    unnamed = tiny_estimator(max_iter=2).fit(pd.DataFrame(X))
     assert not hasattr(unnamed, "feature_names_in_")
     assert np.isfinite(unnamed.predict_proba(pd.DataFrame(X))).all()
     with pytest.raises(ValueError, match="Input X contains NaN"):
@@ -261,3 +262,34 @@ def test_generated_bad_parameters_fail_fast_with_the_name(name, value):
         return
     # Only valid values get here (e.g. a tuple of positive ints of the right length).
     assert_finite_outputs(est, X)
+
+
+def test_score_before_fit_raises_not_fitted_error():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        tiny_estimator().score(np.zeros((3, 6)))
+
+
+def test_a_bernoulli_model_warns_about_values_outside_0_1():
+    X = np.random.RandomState(0).rand(40, 6)
+    est = tiny_estimator(max_iter=2).fit(X)
+    assert est.likelihood_ == "bernoulli"
+    with pytest.warns(UserWarning, match=r"values outside \[0, 1\].*divided by 255"):
+        est.predict(X * 255)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est.predict(X)
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    (dict(n_samples=True), "n_samples must be a positive int"),
+    (dict(n_samples=2, facet=0, cluster=True), "cluster must be an int"),
+    (dict(n_samples=2, facet=0, cluster=np.bool_(True)), "cluster must be an int"),
+    (dict(n_samples=2, temperature=True), "temperature must be a non-negative float"),
+])
+def test_sample_refuses_bools(fitted, kwargs, pattern):
+    est, _ = fitted
+    with pytest.raises(ValueError, match=pattern):
+        est.sample(**kwargs)

@@ -236,7 +236,7 @@ def test_float32_int_and_list_inputs(blobs):
 def test_image_inputs_in_every_layout(height, width, channels):
     rng = np.random.RandomState(0)
     images = rng.rand(40, height, width, channels).astype(np.float32)
-    est = tiny_estimator(max_iter=1, batch_size=20).fit(images)
+    est = tiny_estimator(max_iter=2, batch_size=20).fit(images)
     assert est.architecture_ == "conv" and est.image_shape_ == (height, width, channels)
     labels = est.predict(images)
     np.testing.assert_array_equal(est.predict(images.reshape(40, -1)), labels)
@@ -253,7 +253,7 @@ def test_image_inputs_in_every_layout(height, width, channels):
 def test_flat_images_with_image_shape_in_a_pipeline():
     rng = np.random.RandomState(0)
     flat = rng.rand(40, 8 * 8 * 3) * 255.0
-    pipeline = make_pipeline(MinMaxScaler(), tiny_estimator(image_shape=(8, 8, 3), max_iter=1))
+    pipeline = make_pipeline(MinMaxScaler(), tiny_estimator(image_shape=(8, 8, 3), max_iter=2))
     pipeline.fit(flat)
     assert pipeline[-1].architecture_ == "conv" and pipeline[-1].image_shape_ == (8, 8, 3)
     with pytest.raises(ValueError, match="holds 100 values but X has 192 features"):

@@ -1,7 +1,8 @@
 """Every example script runs end to end (briefly) and writes at least one figure.
 
-The examples are run as separate processes, as a user would run them, with two training
-epochs (``SKMFC_EXAMPLE_EPOCHS=2``): this checks that they work, not what they find. They
+The examples are run as separate processes, as a user would run them, with three training
+epochs (``SKMFC_EXAMPLE_EPOCHS=3``, one per facet of the example with most facets, the
+fewest progressive training allows): this checks that they work, not what they find. They
 run with one intra-op thread: the networks are small, and on a busy CPU torch's thread
 pool makes them many times slower.
 """
@@ -27,7 +28,7 @@ def test_examples_found():
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda path: path.stem)
 def test_example_runs(example, tmp_path):
     output = tmp_path / "figures"
-    env = dict(os.environ, SKMFC_EXAMPLE_EPOCHS="2", SKMFC_EXAMPLES_OUTPUT=str(output),
+    env = dict(os.environ, SKMFC_EXAMPLE_EPOCHS="3", SKMFC_EXAMPLES_OUTPUT=str(output),
                MPLBACKEND="Agg", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT),
                                                         os.environ.get("PYTHONPATH")])))

@@ -1,13 +1,27 @@
 """Saving and loading: the code-free .skmfc format, pickle, and models trained on a GPU."""
 
+import errno
+import functools
 import io
 import json
+import math
 import os
 import pickle
+import stat
+import subprocess
+import sys
+import zipfile
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None
 
 from skmfc import MFCVAEClustering
 from skmfc.persistence import FORMAT_VERSION, ModelFileError, _checksum
@@ -89,7 +103,7 @@ def test_round_trip_of_images_frames_and_output_config(tmp_path):
     pd = pytest.importorskip("pandas")
     rng = np.random.RandomState(0)
     images = rng.rand(20, 8, 8, 3)
-    est = tiny_estimator(max_iter=1, batch_size=10).fit(images)
+    est = tiny_estimator(max_iter=2, batch_size=10).fit(images)
     est.save(tmp_path / "images.skmfc")
     restored = MFCVAEClustering.load(tmp_path / "images.skmfc")
     assert restored.image_shape_ == (8, 8, 3) and restored.architecture_ == "conv"
@@ -144,6 +158,87 @@ def test_unsupported_attribute_is_refused_by_name(fitted, tmp_path):
     est.extra_ = object()
     with pytest.raises(TypeError, match="cannot save extra_"):
         est.save(tmp_path / "bad.skmfc")
+
+
+# ---------------------------------------------------------------------- files on disk
+@pytest.fixture
+def umask():
+    """Set the process umask for one test, and put it back."""
+    previous = os.umask(0o022)
+    yield os.umask
+    os.umask(previous)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_a_new_file_gets_the_mode_the_umask_gives(fitted, tmp_path, umask, mask, mode):
+    umask(mask)
+    fitted.save(tmp_path / "model.skmfc")
+    assert stat.S_IMODE((tmp_path / "model.skmfc").stat().st_mode) == mode
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_overwriting_keeps_the_mode_of_the_file(fitted, tmp_path, umask):
+    path = tmp_path / "model.skmfc"
+    fitted.save(path)
+    path.chmod(0o640)
+    fitted.save(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
+def test_a_symbolic_link_is_followed_and_kept(fitted, data, tmp_path):
+    (tmp_path / "store").mkdir()
+    target = tmp_path / "store" / "model.skmfc"
+    target.write_bytes(b"old")
+    link = tmp_path / "latest.skmfc"
+    link.symlink_to(target)
+    fitted.save(link)
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    np.testing.assert_array_equal(MFCVAEClustering.load(target).predict(data),
+                                  fitted.predict(data))
+    assert sorted(os.listdir(tmp_path / "store")) == ["model.skmfc"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="leftovers are recognised by their POSIX pid")
+def test_a_killed_save_leaves_a_temporary_file_that_the_next_save_removes(fitted, tmp_path):
+    path = tmp_path / "model.skmfc"
+    killed = ("import os, sys, torch\n"
+              "from skmfc import MFCVAEClustering\n"
+              "torch.save = lambda payload, stream: (stream.write(b'half'), os._exit(3))\n"
+              "MFCVAEClustering().save(sys.argv[1])\n")
+    result = subprocess.run([sys.executable, "-c", killed, str(path)],
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 3
+    leftovers = [name for name in os.listdir(tmp_path) if name.endswith(".skmfc-tmp")]
+    assert len(leftovers) == 1 and leftovers[0].startswith(".model.skmfc.")
+    # A save still in progress (this process is alive) and other files are left alone.
+    in_progress = tmp_path / leftovers[0].replace(leftovers[0].split("-")[-2],
+                                                  str(os.getpid()))
+    in_progress.write_bytes(b"half")
+    (tmp_path / ".other.skmfc-tmp").write_bytes(b"mine")
+    fitted.save(tmp_path / "another.skmfc")
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        [".other.skmfc-tmp", in_progress.name, "another.skmfc"])
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_disk_raises_no_space_left_on_device(fitted):
+    with open("/dev/full", "wb", buffering=0) as stream:
+        with pytest.raises(OSError, match="No space left on device") as info:
+            fitted.save(stream)
+    assert info.value.errno == errno.ENOSPC
+
+
+def test_bytes_paths_and_wrong_path_types(fitted, data, tmp_path):
+    path = os.fsencode(tmp_path / "model.skmfc")
+    fitted.save(path)
+    np.testing.assert_array_equal(MFCVAEClustering.load(path).predict(data),
+                                  fitted.predict(data))
+    with pytest.raises(TypeError, match="path must be a str, bytes, path-like or binary file"):
+        fitted.save(12)
+    with pytest.raises(TypeError, match="path must be a str, bytes, path-like or binary file"):
+        MFCVAEClustering.load(None)
 
 
 # ---------------------------------------------------------------------- damaged files
@@ -243,7 +338,7 @@ def _damaged_files(saved, tmp_path):
     add("network larger than its weights", _write(payload, tmp_path / "huge.skmfc"),
         "network cannot be rebuilt")
     payload = _payload(saved)
-    del payload["tensors"]["module.priors.0.means"]
+    del payload["tensors"]["module.encoder.heads.0.mean.weight"]
     add("missing weights", _write(payload, tmp_path / "missing.skmfc"),
         "network cannot be rebuilt")
     payload = _edit_metadata(_payload(saved), lambda m: m.update({"class": "KMeans"}))
@@ -293,6 +388,222 @@ def test_a_pickle_that_would_run_code_is_refused_without_running_it(saved, tmp_p
 def test_missing_file_raises_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         MFCVAEClustering.load(tmp_path / "absent.skmfc")
+
+
+# ---------------------------------------------------------------------- hostile files
+def _rezip(path, out, compress=lambda name: False):
+    """Copy the zip archive at ``path`` to ``out``, deflating the entries ``compress``
+    picks: what a hand-made archive may do and torch.save never does."""
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(out, "w") as target:
+        for entry in source.infolist():
+            data = source.read(entry)
+            entry.compress_type = (zipfile.ZIP_DEFLATED if compress(entry.filename)
+                                   else zipfile.ZIP_STORED)
+            target.writestr(entry, data)
+    return out
+
+
+def _peak_rss_growth(function):
+    """Growth of the process's peak resident memory, in bytes, while ``function`` runs."""
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    function()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
+
+
+def _load_refused(path, pattern):
+    with pytest.raises(ModelFileError, match=pattern):
+        MFCVAEClustering.load(path)
+
+
+@pytest.mark.skipif(resource is None, reason="needs the resource module (POSIX)")
+def test_a_small_file_cannot_make_load_allocate_much_memory(saved, tmp_path):
+    # A 1 GiB tensor declared over one stored float: an expanded, stride-0 view.
+    payload = _payload(saved)
+    payload["tensors"]["array.input_offset_"] = torch.zeros(1, dtype=torch.float64).expand(
+        2 ** 27)
+    path = tmp_path / "expanded.skmfc"
+    torch.save(payload, path)  # the checksum is left as it was: computing it would allocate
+    assert path.stat().st_size < 100_000
+    growth = _peak_rss_growth(lambda: _load_refused(path, "not a plain contiguous tensor"))
+    assert growth < 100 * 2 ** 20
+    # The same amplification through a compressed archive entry.
+    big = _payload(saved)
+    big["tensors"]["array.input_offset_"] = torch.zeros(2 ** 27, dtype=torch.float64)
+    big_path = tmp_path / "big.skmfc"
+    _write(big, big_path)
+    deflated = _rezip(big_path, tmp_path / "deflated.skmfc",
+                      compress=lambda name: "/data/" in name)
+    big_path.unlink()
+    del big
+    assert deflated.stat().st_size < 5 * 2 ** 20
+    growth = _peak_rss_growth(lambda: _load_refused(deflated, "is compressed"))
+    assert growth < 100 * 2 ** 20
+
+
+def _tampered(saved, tmp_path, edit):
+    payload = _payload(saved)
+    edit(payload)
+    try:
+        return _write(payload, tmp_path / "tampered.skmfc")
+    except UnicodeEncodeError:  # no checksum covers text that is not UTF-8
+        return _write(payload, tmp_path / "tampered.skmfc", fix_checksum=False)
+
+
+def _set_attribute(name, value):
+    return lambda payload: _edit_metadata(payload, lambda m: m["attributes"].update(
+        {name: value}))
+
+
+def _set_config(name, value):
+    return lambda payload: _edit_metadata(
+        payload, lambda m: m["module"]["config"]["__dict__"].update({name: value}))
+
+
+def _set_tensor(name, tensor):
+    return lambda payload: payload["tensors"].update({name: tensor})
+
+
+def _nested_metadata(payload):
+    payload["metadata"] = "[" * 100_000 + "]" * 100_000
+
+
+def _surrogate_metadata(payload):
+    payload["metadata"] = payload["metadata"].replace('"max_iter"', '"max_iter\udc80"')
+
+
+def _many_facets(payload):
+    n = 5000
+    _edit_metadata(payload, lambda m: (
+        m["params"].update(n_facets=n),
+        m["module"]["config"]["__dict__"].update({
+            key: {"__tuple__": [2] * n} for key in ("latent_dims", "n_clusters",
+                                                    "hidden_sizes")})))
+
+
+def _deep_value(payload):
+    # Shallow enough for json.loads.
+    depth = 450
+    _edit_metadata(payload, lambda m: m["attributes"].update(n_iter_="DEEP"))
+    payload["metadata"] = payload["metadata"].replace(
+        '"DEEP"', '{"__tuple__": [' * depth + "1" + "]}" * depth)
+
+
+# Every edit keeps a matching checksum: what someone editing a file by hand can do.
+TAMPERED = [
+    ("n_facets param", lambda p: _edit_metadata(p, lambda m: m["params"].update(n_facets=3)),
+     "one entry per facet"),
+    ("n_facets beyond the weights", _many_facets, "weights for fewer than n_facets=5000"),
+    ("n_clusters_", _set_attribute("n_clusters_", {"__tuple__": [3, 4]}), "n_clusters_"),
+    ("latent_dims_", _set_attribute("latent_dims_", {"__tuple__": [2]}), "latent_dims_"),
+    ("n_features_in_", _set_attribute("n_features_in_", 5), "n_features_in_"),
+    ("n_features_in_ as a float", _set_attribute("n_features_in_", 6.0), "n_features_in_"),
+    ("input_offset_ shape",
+     _set_tensor("array.input_offset_", torch.zeros(5, dtype=torch.float64)), "input_offset_"),
+    ("input_offset_ nan", _set_tensor("array.input_offset_",
+                                      torch.full((6,), math.nan, dtype=torch.float64)),
+     "input_offset_"),
+    ("input_scale_ negative", _set_attribute("input_scale_", -1.0), "input_scale_"),
+    ("input_scale_ nan", _set_attribute("input_scale_", {"__float__": "nan"}), "input_scale_"),
+    ("input_scale_ a string", _set_attribute("input_scale_", "1"), "input_scale_"),
+    ("labels_ beyond n_clusters", _set_tensor("array.labels_", torch.full((120, 2), 7)),
+     "labels_"),
+    ("architecture_", _set_attribute("architecture_", "conv"), "architecture_"),
+    ("likelihood_", _set_attribute("likelihood_", "bernoulli"), "likelihood_"),
+    ("_seed too large", _set_attribute("_seed", 2 ** 70), "_seed"),
+    ("_seed a float", _set_attribute("_seed", 0.5), "_seed"),
+    ("missing attribute", lambda p: _edit_metadata(p, lambda m: m["attributes"].pop(
+        "input_scale_")), "lacks the fitted attributes"),
+    ("attributes without a network", lambda p: (
+        _edit_metadata(p, lambda m: m.update(module=None)),
+        [p["tensors"].pop(key) for key in list(p["tensors"]) if key.startswith("module.")]),
+     "fitted attributes but no network"),
+    ("hidden size overflowing", _set_config("hidden_sizes", {"__tuple__": [10 ** 30, 16]}),
+     "network cannot be rebuilt|inconsistent"),
+    ("latent dim a string", _set_config("latent_dims", {"__tuple__": ["2", 2]}),
+     "network cannot be rebuilt|inconsistent"),
+    ("config key unknown", _set_config("warp", 1), "network cannot be rebuilt"),
+    ("device beyond range", _set_attribute("device_", {"__device__": "cuda:" + "9" * 30}),
+     "unknown device|inconsistent"),
+    ("metadata nested too deeply", _nested_metadata, "not valid JSON"),
+    ("value nested too deeply", _deep_value, "nested too deeply"),
+    ("metadata not UTF-8", _surrogate_metadata, "not valid UTF-8"),
+    ("class not a string", lambda p: _edit_metadata(p, lambda m: m.update({"class": [1]})),
+     "not a 'MFCVAEClustering'"),
+    ("partial storage", _set_tensor("array.input_offset_",
+                                    torch.zeros(600, dtype=torch.float64)[:6]),
+     "storage of its own"),
+    ("shared storage", lambda p: p["tensors"].update(
+        {"array.init_elbos_": p["tensors"]["module.priors.0.means"]}), "storage of its own"),
+    ("complex tensor", _set_tensor("array.input_offset_", torch.zeros(6, dtype=torch.complex64)),
+     "unsupported dtype"),
+    ("tensor requiring grad", _set_tensor("array.input_offset_",
+                                          torch.zeros(6, dtype=torch.float64,
+                                                      requires_grad=True)),
+     "not a plain contiguous tensor"),
+    ("format version huge", lambda p: p.update(format_version=10 ** 30), "newer than format"),
+]
+
+
+@pytest.mark.parametrize("edit, pattern", [case[1:] for case in TAMPERED],
+                         ids=[case[0] for case in TAMPERED])
+def test_tampered_files_with_a_recomputed_checksum_are_refused(saved, tmp_path, edit, pattern):
+    path = _tampered(saved, tmp_path, edit)
+    with pytest.raises(ModelFileError, match=pattern) as info:
+        MFCVAEClustering.load(path)
+    assert str(path) in str(info.value)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-2 ** 70, 2 ** 70)
+    | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.sampled_from(["__tuple__", "__dict__", "__float__", "__device__",
+                                       "__array__", "dtype", "__str_array__", "shape", "x"]),
+                      children, max_size=2),
+    max_leaves=6)
+
+
+@functools.lru_cache(maxsize=1)
+def _saved_payload_bytes():
+    est = tiny_estimator(max_iter=2).fit(np.random.RandomState(1).normal(size=(40, 6)))
+    buffer = io.BytesIO()
+    est.save(buffer)
+    return buffer.getvalue()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(where=st.sampled_from(["params", "attributes", "config", "tensor"]),
+       key_index=st.integers(0, 100), value=JSON_VALUES,
+       shape=st.lists(st.integers(0, 4), max_size=3),
+       dtype=st.sampled_from([torch.float64, torch.float32, torch.int64, torch.uint8,
+                              torch.bool]))
+def test_any_edit_loads_a_working_model_or_raises_model_file_error(where, key_index, value,
+                                                                    shape, dtype):
+    payload = torch.load(io.BytesIO(_saved_payload_bytes()), weights_only=True)
+    if where == "tensor":
+        keys = sorted(payload["tensors"])
+        payload["tensors"][keys[key_index % len(keys)]] = torch.zeros(shape, dtype=dtype)
+    else:
+        def edit(metadata):
+            target = (metadata["module"]["config"]["__dict__"] if where == "config"
+                      else metadata[where])
+            keys = sorted(target)
+            target[keys[key_index % len(keys)]] = value
+        _edit_metadata(payload, edit)
+    buffer = io.BytesIO()
+    _write(payload, buffer)
+    buffer.seek(0)
+    X = np.random.RandomState(2).normal(size=(10, 6))
+    try:
+        est = MFCVAEClustering.load(buffer)
+    except ModelFileError:
+        return
+    labels = est.predict(X)
+    assert labels.shape == (10, est.n_facets)
+    assert all(((column >= 0) & (column < k)).all() for column, k in zip(labels.T,
+                                                                           est.n_clusters_))
+    assert np.isfinite(est.transform(X)).all()
+    assert math.isfinite(est.score(X))
 
 
 # ---------------------------------------------------------------------- other devices

@@ -107,7 +107,9 @@ def test_cluster_examples_clip_values_to_unit_range(fitted, digits):
     X = digits[:50].astype(np.float64)
     X[:, 0] = 1.5
     X[:, 1] = -0.5
-    figure = plot_cluster_examples(fitted, X, 0, n_examples=3, image_shape=IMAGE_SHAPE)
+    # The model is Bernoulli: its predictions say that X is out of its range.
+    with pytest.warns(UserWarning, match=r"outside \[0, 1\]"):
+        figure = plot_cluster_examples(fitted, X, 0, n_examples=3, image_shape=IMAGE_SHAPE)
     for image in shown_images(figure.axes):
         assert image.min() >= 0.0 and image.max() <= 1.0
         assert image[0, 0, 0] == 1.0 and image[0, 0, 1] == 0.0

@@ -1,7 +1,10 @@
 """Training that survives faults: non-finite losses, Ctrl-C, out of memory; early
 stopping and warm starts."""
 
+import io
 import math
+import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -58,7 +61,7 @@ def test_a_poisoned_batch_is_rolled_back_and_retried(X, monkeypatch):
     with pytest.warns(RuntimeWarning, match=r"non-finite in epoch 2.*runs epoch 2 again with "
                                             r"learning rate 0.0005"):
         est = tiny_estimator(max_iter=4).fit(X)
-    assert est.n_iter_ == 4 and est.converged_
+    assert est.n_iter_ == 4
     assert_usable(est, X)
 
 
@@ -158,7 +161,7 @@ def test_out_of_memory_halves_the_batch_size(X, monkeypatch):
     patch_loss(monkeypatch, loss)
     with pytest.warns(RuntimeWarning, match="out of memory in epoch 1") as record:
         est = tiny_estimator(batch_size=64).fit(X)
-    assert [str(w.message).split("; ")[1] for w in record] == [
+    assert [str(w.message).split("; ")[1] for w in record if w.category is RuntimeWarning] == [
         "epoch 1 runs again with batch size 32 (set a smaller batch_size to avoid this)",
         "epoch 1 runs again with batch size 16 (set a smaller batch_size to avoid this)"]
     assert est.n_iter_ == 3 and est.batch_size == 64  # the parameter is left alone
@@ -223,7 +226,7 @@ def test_early_stopping_bookkeeping(X):
     assert len(est.validation_scores_) == 6 and np.isfinite(est.best_validation_score_)
     plain = tiny_estimator().fit(X)
     assert plain.validation_scores_ is None and plain.best_validation_score_ is None
-    assert plain.converged_
+    assert not plain.converged_  # 3 epochs cannot hold n_iter_no_change=10 without gain
     with pytest.raises(ValueError, match="early_stopping=True holds out"):
         tiny_estimator(early_stopping=True, validation_fraction=0.5).fit(X[:5])
 
@@ -259,3 +262,125 @@ def test_warm_start_refuses_incompatible_data_and_parameters(X):
     assert est.fit(X).n_iter_ == 6
     # warm_start on an unfitted estimator is an ordinary fit.
     assert tiny_estimator(warm_start=True).fit(X).n_iter_ == 3
+
+
+# ---------------------------------------------------------------------- schedule, convergence
+def test_too_few_epochs_for_the_progressive_schedule_is_an_error(X):
+    with pytest.raises(ValueError, match="max_iter=2 is too few.*at least 3"):
+        tiny_estimator(n_facets=3, max_iter=2).fit(X)
+    est = tiny_estimator(n_facets=3, max_iter=2, progressive=False).fit(X)
+    assert est.n_iter_ == 2
+
+
+def test_converged_means_the_elbo_stopped_improving_by_tol(X):
+    # n_facets=2 and max_iter=10: the last step has 5 epochs, of which 3 count (the
+    # priors are refitted 2 epochs in). With a tol no epoch beats, the first counts as
+    # the best and the next two make n_iter_no_change=2.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = tiny_estimator(max_iter=10, n_iter_no_change=2, tol=1e6).fit(X)
+    assert est.converged_
+    with pytest.warns(ConvergenceWarning, match=r"did not converge: the training ELBO still "
+                                                r"improved by more than tol=1e-06.*max_iter=10"):
+        est = tiny_estimator(max_iter=10, n_iter_no_change=3, tol=1e-6).fit(X)
+    assert not est.converged_
+
+
+def test_an_epoch_that_ends_in_a_non_finite_state_is_no_rollback_point(X, monkeypatch):
+    original = skmfc.training.reseed_dead_clusters
+    calls = {"n": 0}
+
+    def corrupting(module, *args, **kwargs):
+        calls["n"] += 1
+        result = original(module, *args, **kwargs)
+        if calls["n"] == 2:  # the epoch's loss was finite; its end state is not
+            with torch.no_grad():
+                module.priors[-1].means.fill_(math.inf)
+        return result
+
+    monkeypatch.setattr(skmfc.training, "reseed_dead_clusters", corrupting)
+    with pytest.warns(RuntimeWarning, match="non-finite in epoch 2"):
+        est = tiny_estimator(max_iter=4).fit(X)
+    assert est.n_iter_ == 4
+    assert_usable(est, X)
+
+
+# ---------------------------------------------------------------------- Ctrl-C after training
+def interrupt_first_call(monkeypatch, owner, name):
+    """Make ``owner.name`` raise KeyboardInterrupt on its first call only."""
+    original = getattr(owner, name)
+    calls = {"n": 0}
+
+    def interrupted_once(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, interrupted_once)
+    return calls
+
+
+def test_ctrl_c_in_the_final_pass_for_labels_keeps_the_trained_model(X, monkeypatch, tmp_path):
+    expected = tiny_estimator(max_iter=4).fit(X)
+    # With n_clusters an int and n_init=1, only that pass asks for cluster posteriors.
+    calls = interrupt_first_call(monkeypatch, MFCVAE, "cluster_log_posterior")
+    with pytest.warns(ConvergenceWarning, match=r"training ended, then Ctrl-C cut short the "
+                                                r"final pass for labels_; the estimator keeps "
+                                                r"the trained model, n_iter_=4; labels_ were "
+                                                r"not computed and are -1"):
+        est = tiny_estimator(max_iter=4).fit(X)
+    assert calls["n"] == 1
+    assert (est.labels_ == -1).all() and est.labels_.shape == (len(X), 2)
+    assert est.clusters_used_ == (0, 0) and np.isnan(est.mean_confidence_).all()
+    assert est.n_iter_ == 4 and np.isfinite(est.init_elbos_).all()
+    np.testing.assert_array_equal(est.predict(X), expected.labels_)
+    assert est.score(X) == expected.score(X)
+    est.save(tmp_path / "interrupted.skmfc")
+    restored = type(est).load(tmp_path / "interrupted.skmfc")
+    np.testing.assert_array_equal(restored.labels_, est.labels_)
+
+
+def test_ctrl_c_in_the_final_elbo_or_the_merging_skips_it(X, monkeypatch):
+    interrupt_first_call(monkeypatch, skmfc.estimator, "validation_elbo")
+    with pytest.warns(ConvergenceWarning, match="cut short the ELBO of X for init_elbos_"):
+        est = tiny_estimator().fit(X)
+    assert np.isnan(est.init_elbos_).all()
+    assert_usable(est, X)
+    np.testing.assert_array_equal(est.predict(X), est.labels_)
+    monkeypatch.undo()
+
+    interrupt_first_call(monkeypatch, skmfc.estimator, "merge_module_clusters")
+    with pytest.warns(ConvergenceWarning, match="cut short the merging of clusters"):
+        est = tiny_estimator(n_clusters="auto").fit(X)
+    assert est.n_clusters_ == (10, 10)  # the upper bound, unmerged
+    assert_usable(est, X)
+
+
+# ---------------------------------------------------------------------- refits
+def test_a_refit_replaces_the_fitted_state_at_once(X, monkeypatch):
+    est = tiny_estimator().fit(X)
+    before = dict(est.__dict__)
+    labels = est.predict(X)
+    seen = []
+    original = MFCVAE.loss
+
+    def observing_loss(module, *args, **kwargs):
+        if not seen:  # in the refit's first training step
+            buffer = io.BytesIO()
+            est.save(buffer)
+            buffer.seek(0)
+            seen.append((dict(est.__dict__), est.predict(X), pickle.loads(pickle.dumps(est)),
+                         type(est).load(buffer)))
+        return original(module, *args, **kwargs)
+
+    monkeypatch.setattr(MFCVAE, "loss", observing_loss)
+    est.fit(X * 100.0 + 7.0)
+    during, predicted, unpickled, loaded = seen[0]
+    assert set(during) == set(before)
+    assert all(during[key] is value for key, value in before.items())
+    np.testing.assert_array_equal(predicted, labels)
+    for copy in (unpickled, loaded):
+        assert copy.input_scale_ == before["input_scale_"]
+        np.testing.assert_array_equal(copy.predict(X), labels)
+    assert est.input_scale_ != before["input_scale_"] and est.module_ is not before["module_"]
