@@ -423,6 +423,8 @@ def _check_fitted_attributes(attributes, config, name):
     input_shape = tuple(config["input_shape"])
     image_shape = attributes["image_shape_"]
     labels = attributes["labels_"]
+    if isinstance(labels, np.ndarray) and labels.ndim == 1 and n_facets == 1:
+        labels = labels[:, None]  # a one-facet model's labels are 1-D
     problems = {
         "n_clusters_": attributes["n_clusters_"] != tuple(config["n_clusters"]),
         "latent_dims_": attributes["latent_dims_"] != tuple(config["latent_dims"]),

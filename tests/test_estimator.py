@@ -64,7 +64,8 @@ def test_transform_inverse_transform_and_feature_names(blobs):
 
 def test_sample_controls_the_chosen_facet(blobs):
     X, _ = blobs
-    est = tiny_estimator(n_clusters=(4, 3)).fit(X)
+    # guide=None: each facet keeps exactly its n_clusters (a guide could cut one).
+    est = tiny_estimator(n_clusters=(4, 3), guide=None).fit(X)
     X_new, labels = est.sample(50, facet=1, cluster=2, random_state=0)
     assert X_new.shape == (50, X.shape[1]) and labels.shape == (50, 2)
     assert np.all(labels[:, 1] == 2)

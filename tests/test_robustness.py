@@ -204,7 +204,8 @@ def test_early_stopping_acts_in_the_last_step_and_restores_the_best_weights(X, m
     monkeypatch.setattr(skmfc.training, "validation_elbo", recording_validation)
     # tol so large that no epoch improves: stop n_iter_no_change epochs after the first
     # eligible one, which comes once facet 0 has faded in and the priors were refitted.
-    est = tiny_estimator(max_iter=20, early_stopping=True, n_iter_no_change=2, tol=1e6).fit(X)
+    est = tiny_estimator(max_iter=20, progressive=True, early_stopping=True, n_iter_no_change=2,
+                         tol=1e6).fit(X)
     assert est.progressive_steps_ == [0, 10]  # the first step ran all its epochs
     assert est.n_iter_ == 18 and est.converged_
     assert len(est.validation_scores_) == len(evaluated) == est.n_iter_
@@ -233,7 +234,7 @@ def test_early_stopping_bookkeeping(X):
 
 # ---------------------------------------------------------------------- warm start
 def test_warm_start_continues_the_fitted_network(X, monkeypatch):
-    est = tiny_estimator(warm_start=True, max_iter=4).fit(X)
+    est = tiny_estimator(warm_start=True, max_iter=4, progressive=True).fit(X)
     first_curve, first_module = list(est.elbo_curve_), est.module_
     first_weights = {k: v.clone() for k, v in first_module.state_dict().items()}
     initialisations = []
@@ -267,7 +268,7 @@ def test_warm_start_refuses_incompatible_data_and_parameters(X):
 # ---------------------------------------------------------------------- schedule, convergence
 def test_too_few_epochs_for_the_progressive_schedule_is_an_error(X):
     with pytest.raises(ValueError, match="max_iter=2 is too few.*at least 3"):
-        tiny_estimator(n_facets=3, max_iter=2).fit(X)
+        tiny_estimator(n_facets=3, max_iter=2, progressive=True).fit(X)
     est = tiny_estimator(n_facets=3, max_iter=2, progressive=False).fit(X)
     assert est.n_iter_ == 2
 
@@ -342,7 +343,7 @@ def test_ctrl_c_in_the_final_pass_for_labels_keeps_the_trained_model(X, monkeypa
 
 
 def test_ctrl_c_in_the_final_elbo_or_the_merging_skips_it(X, monkeypatch):
-    interrupt_first_call(monkeypatch, skmfc.estimator, "validation_elbo")
+    interrupt_first_call(monkeypatch, skmfc.estimator, "elbo_samples")
     with pytest.warns(ConvergenceWarning, match="cut short the ELBO of X for init_elbos_"):
         est = tiny_estimator().fit(X)
     assert np.isnan(est.init_elbos_).all()
@@ -352,7 +353,7 @@ def test_ctrl_c_in_the_final_elbo_or_the_merging_skips_it(X, monkeypatch):
 
     interrupt_first_call(monkeypatch, skmfc.estimator, "merge_module_clusters")
     with pytest.warns(ConvergenceWarning, match="cut short the merging of clusters"):
-        est = tiny_estimator(n_clusters="auto").fit(X)
+        est = tiny_estimator(n_clusters="auto", guide=None).fit(X)
     assert est.n_clusters_ == (10, 10)  # the upper bound, unmerged
     assert_usable(est, X)
 
