@@ -64,7 +64,7 @@ def test_site_builds_without_warnings(tmp_path):
         env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, f"{result.stdout[-4000:]}\n{result.stderr[-8000:]}"
 
-    for page in ["index", "api", "facets", "reproducibility", "model_files",
+    for page in ["index", "api", "facets", "reproducibility", "persistence",
                  "generated/skmfc.MFCVAEClustering", "generated/skmfc.datasets.make_shapes",
                  "auto_examples/index", "auto_examples/plot_quickstart"]:
         assert (html / f"{page}.html").is_file(), page
