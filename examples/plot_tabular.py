@@ -104,7 +104,7 @@ print(f"{model.n_iter_} epochs in {time.perf_counter() - start:.0f} s on {model.
       f"likelihood: {model.likelihood_}")
 
 # %%
-# In our run facet 0 recovers grouping ``A`` (ARI about 0.97) and facet 1 grouping ``B``
+# In our run facet 0 recovers grouping ``A`` (ARI about 0.96) and facet 1 grouping ``B``
 # (ARI 1.0), and each facet scores about 0 against the other grouping: the two groupings
 # have been told apart without any labels.
 
