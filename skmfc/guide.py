@@ -45,8 +45,10 @@ GUIDE_STRENGTH = 10.0
 #: coloured digits the starts that split two colours apart are the cheapest but rare
 #: (2 of 8), so a few starts often keep a product of the two.
 GUIDE_STARTS = 20
-#: Rows Nr-Kmeans is fitted on; the others are assigned to the nearest centres.
+#: Rows the PCA and Nr-Kmeans are fitted on; the others are assigned to the nearest centres.
 GUIDE_MAX_SAMPLES = 5000
+#: Rows projected at a time (bounds the float64 copy of the data to a chunk).
+PROJECTION_CHUNK = 65536
 
 
 @dataclass(frozen=True)
@@ -210,14 +212,19 @@ def guide_partitions(X, n_clusters, *, n_components=GUIDE_COMPONENTS, n_init=GUI
     GuidePartitions
         Every partition's groups and clarity, clearest first.
     """
-    X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+    X = np.asarray(X)
+    X = X.reshape(len(X), -1)
     n_clusterings = len(n_clusters)
     seed = _seed_of(random_state)
     dimension = min(n_components, X.shape[1], len(X) - 1)
     if dimension < n_clusterings + 1:
         return _no_guide(len(X), n_clusterings)
     rows = np.random.default_rng(seed).permutation(len(X))
-    projected = PCA(dimension, random_state=seed).fit(X[rows[:GUIDE_MAX_SAMPLES]]).transform(X)
+    # Fitted on a subsample and applied in chunks: no float64 copy of all of X.
+    pca = PCA(dimension, random_state=seed).fit(X[rows[:GUIDE_MAX_SAMPLES]].astype(np.float64))
+    projected = np.concatenate([
+        pca.transform(X[start:start + PROJECTION_CHUNK].astype(np.float64))
+        for start in range(0, len(X), PROJECTION_CHUNK)])
     fitted_rows, sample = projected[rows[:GUIDE_MAX_SAMPLES]], rows[:CLARITY_SAMPLES]
     rng = np.random.default_rng(seed)
     best, best_rank = None, None

@@ -49,7 +49,8 @@ def test_capturing_leaves_the_weights_and_optimizer_as_they_were():
     # One replayed epoch moves the weights and gives a finite ELBO.
     batches = torch.arange(512, device="cuda").view(4, 128)
     steps.reset_sums()
-    assert steps.run(batches, torch.ones(4, 2, device="cuda"))
+    # Per batch: the facets' fade-in weights and guide weights, (2, J).
+    assert steps.run(batches, torch.ones(4, 2, 2, device="cuda"))
     elbo_sum, mass_sums = steps.elbo_sum, steps.mass_sums
     assert math.isfinite(float(elbo_sum))
     assert not torch.equal(module.state_dict()["encoder.blocks.0.0.weight"],
@@ -119,6 +120,20 @@ def test_data_in_host_memory_stream_to_the_gpu_and_train_as_data_on_it():
     _, on_device = trained(X, cuda_graphs=True)
     _, streamed = trained(X.cpu(), cuda_graphs=True, chunk_rows=1000)
     np.testing.assert_allclose(streamed.elbo, on_device.elbo, rtol=1e-5)
+
+
+def test_guided_training_under_graphs_and_streamed_matches_eager():
+    X = two_blob_images(3000)
+    rng = np.random.default_rng(1)
+    labels = torch.as_tensor(rng.integers(3, size=(3000, 2)), device="cuda")
+    guide = dict(guide_labels=labels, guide_strength=[10.0, 0.0])
+    _, eager = trained(X, **guide)
+    _, graphed = trained(X, cuda_graphs=True, **guide)
+    _, streamed = trained(X.cpu(), cuda_graphs=True, chunk_rows=1000,
+                          guide_labels=labels.cpu(), guide_strength=[10.0, 0.0])
+    assert all(map(math.isfinite, graphed.elbo))
+    assert abs(graphed.elbo[-1] - eager.elbo[-1]) < 0.05 * abs(eager.elbo[-1])
+    np.testing.assert_allclose(streamed.elbo, graphed.elbo, rtol=1e-5)
 
 
 def test_the_estimator_streams_data_that_would_crowd_the_gpu(monkeypatch):

@@ -93,3 +93,16 @@ def test_guide_with_too_few_features_guides_nothing():
     guide = guide_partitions(np.random.default_rng(0).normal(size=(50, 2)), [3, 3])
     assert not guide.clear().any()
     assert guide.labels.shape == (50, 2)
+
+
+def test_guide_works_on_float32_images_in_chunks(monkeypatch):
+    # Image-shaped float32 input (as the estimator passes it), projected in chunks:
+    # the same partitions as one pass over float64 rows.
+    import skmfc.guide
+    X, factors = two_factor_data(n_samples=500, seed=4, noise_scale=1.0)
+    images = X.astype(np.float32).reshape(500, 1, 2, 5)
+    whole = guide_partitions(images, [3, 4], random_state=0)
+    monkeypatch.setattr(skmfc.guide, "PROJECTION_CHUNK", 64)
+    chunked = guide_partitions(images, [3, 4], random_state=0)
+    np.testing.assert_array_equal(whole.labels, chunked.labels)
+    assert min(best_ari(chunked.labels, factors[:, j]) for j in range(2)) > 0.9
