@@ -201,6 +201,7 @@ def _train_variant(variant, device, X, epochs, seed, on_epoch_end):
 # variants that need CUDA.
 VARIANT_OPTIONS = {
     "skmfc": {},
+    "skmfc+bf16": dict(precision="bfloat16"),
     "skmfc+graphs": dict(cuda_graphs=True),
     "skmfc+graphs+tf32": dict(cuda_graphs=True, precision="tf32"),
     "skmfc+graphs+bf16": dict(cuda_graphs=True, precision="bfloat16"),

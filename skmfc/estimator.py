@@ -182,14 +182,16 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         is captured once as a CUDA graph and replayed. Apple's MPS is never picked by
         ``"auto"``: skmfc is not tested on it; ``device="mps"`` asks for it explicitly.
     precision : {"auto", "float32", "tf32", "bfloat16"}, default="auto"
-        Arithmetic of training on CUDA (the CPU always trains in float32). ``"float32"``
-        computes everything in float32, with TF32 switched off. ``"tf32"`` runs the
-        matrix products and convolutions on TF32 tensor cores (inputs rounded to 10
-        mantissa bits, float32 accumulation; the rest in float32): much faster on
-        Ampere and later GPUs. ``"bfloat16"`` runs the forward pass under bfloat16
-        autocast (matrix products in bfloat16; the likelihood, the KL terms, the
-        weights and the optimizer in float32). ``"auto"`` is ``"float32"``, torch's own
-        default. Prediction is always in float32 or better.
+        Arithmetic of training. ``"float32"`` computes everything in float32, with
+        TF32 switched off. ``"tf32"`` runs the matrix products and convolutions on
+        TF32 tensor cores (inputs rounded to 10 mantissa bits, float32 accumulation;
+        the rest in float32): much faster on Ampere and later GPUs; on the CPU it is
+        ``"float32"``. ``"bfloat16"`` runs the forward pass under bfloat16 autocast, on
+        CUDA and on the CPU (matrix products in bfloat16; the weights and the optimizer
+        in float32): on a CPU with AVX512-BF16 or AMX about twice as fast as float32
+        for the paper's MNIST network (``benchmarks/RESULTS.md``), slower on one
+        without. ``"auto"`` is ``"float32"``, torch's own default. Prediction is always
+        in float32 or better.
     random_state : int, RandomState instance or None, default=None
         Seeds weights, minibatch order, sampling and the prior initialisation. Torch's
         and numpy's global random states are left untouched.

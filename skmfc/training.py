@@ -516,12 +516,12 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
     max_nonfinite_retries : int
     min_batch_size : int
     precision : {"float32", "tf32", "bfloat16"}
-        Arithmetic of the training steps on CUDA (the CPU always computes in the
-        module's dtype). ``"float32"``: every product in float32, TF32 switched off.
-        ``"tf32"``: matrix products and convolutions on TF32 tensor cores (inputs
-        rounded to 10 mantissa bits, float32 accumulation and everything else float32).
-        ``"bfloat16"``: the forward pass under bfloat16 autocast (matrix products in
-        bfloat16; the likelihood, the KL terms and the weights in float32).
+        Arithmetic of the training steps. ``"float32"``: every product in float32,
+        TF32 switched off. ``"tf32"``: on CUDA, matrix products and convolutions on
+        TF32 tensor cores (inputs rounded to 10 mantissa bits, float32 accumulation and
+        everything else float32); the same as ``"float32"`` on the CPU. ``"bfloat16"``:
+        the forward pass under bfloat16 autocast, on CUDA and on the CPU (matrix
+        products in bfloat16; the weights and the optimizer in float32).
     cuda_graphs : bool
         On CUDA, capture each training step once as a CUDA graph and replay it (see
         :class:`_CapturedSteps`); falls back to ordinary steps, with a warning, if the
@@ -549,7 +549,7 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
     n_facets = module.n_facets
     device = _device_of(module)
     tensor_float32 = precision == "tf32" and device.type == "cuda"
-    mixed_precision = precision == "bfloat16" and device.type == "cuda"
+    mixed_precision = precision == "bfloat16"
     chunks = None
     if X.device != device or chunk_rows is not None:
         if X.device.type != "cpu":
