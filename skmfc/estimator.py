@@ -188,9 +188,10 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         the rest in float32): much faster on Ampere and later GPUs; on the CPU it is
         ``"float32"``. ``"bfloat16"`` runs the forward pass under bfloat16 autocast, on
         CUDA and on the CPU (matrix products in bfloat16; the weights and the optimizer
-        in float32): on a CPU with AVX512-BF16 or AMX about twice as fast as float32
-        for the paper's MNIST network (``benchmarks/RESULTS.md``), slower on one
-        without. ``"auto"`` is ``"float32"``, torch's own default. Prediction is always
+        in float32): 1.96x float32's speed for the paper's MNIST network on an
+        AVX512-BF16 CPU, no faster for the default small ladder
+        (``benchmarks/RESULTS.md``; CPUs without bfloat16 units not measured).
+        ``"auto"`` is ``"float32"``, torch's own default. Prediction is always
         in float32 or better.
     random_state : int, RandomState instance or None, default=None
         Seeds weights, minibatch order, sampling and the prior initialisation. Torch's
