@@ -107,13 +107,15 @@ class GuidePartitions:
         Group of every sample in every partition, ``0 .. n_groups[j] - 1``.
     clarity : ndarray of shape (n_partitions,)
         Silhouette of each partition in its own subspace (-1 for a single group).
-    n_groups : ndarray of shape (n_partitions,)
-        Groups left in each partition after merging.
     """
 
     labels: np.ndarray
     clarity: np.ndarray
-    n_groups: np.ndarray
+
+    @property
+    def n_groups(self):
+        """Groups left in each partition after merging, shape (n_partitions,)."""
+        return self.labels.max(axis=0) + 1
 
     def clear(self, min_clarity=MIN_CLARITY):
         """Find the partitions clear enough to guide a facet.
@@ -254,14 +256,12 @@ def _rated_partitions(result, projected, sample):
                        if 1 < n_groups_seen < len(sample) else -1.0)
     labels, clarity = np.stack(labels, axis=1), np.array(clarity)
     order = np.argsort(-clarity, kind="stable")
-    return GuidePartitions(labels=labels[:, order], clarity=clarity[order],
-                           n_groups=labels.max(axis=0)[order] + 1)
+    return GuidePartitions(labels=labels[:, order], clarity=clarity[order])
 
 
 def _no_guide(n_samples, n_clusterings):
     return GuidePartitions(labels=np.zeros((n_samples, n_clusterings), dtype=np.int64),
-                           clarity=np.full(n_clusterings, -1.0),
-                           n_groups=np.ones(n_clusterings, dtype=np.int64))
+                           clarity=np.full(n_clusterings, -1.0))
 
 
 def _merge_clumps(coordinates, partition):
