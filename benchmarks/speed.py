@@ -206,8 +206,12 @@ VARIANT_OPTIONS = {
     "skmfc+graphs+tf32": dict(cuda_graphs=True, precision="tf32"),
     "skmfc+graphs+bf16": dict(cuda_graphs=True, precision="bfloat16"),
     "skmfc+graphs+host": dict(cuda_graphs=True),
+    "skmfc+compile": dict(compile_loss=True),
+    "skmfc+graphs+compile": dict(cuda_graphs=True, compile_loss=True),
+    "skmfc+graphs+compile+tf32": dict(cuda_graphs=True, compile_loss=True, precision="tf32"),
 }
-CUDA_ONLY = {"skmfc+graphs", "skmfc+graphs+tf32", "skmfc+graphs+bf16", "skmfc+graphs+host"}
+CUDA_ONLY = {"skmfc+graphs", "skmfc+graphs+tf32", "skmfc+graphs+bf16", "skmfc+graphs+host",
+             "skmfc+graphs+compile", "skmfc+graphs+compile+tf32"}
 # Variants whose data stay in host memory and reach the GPU in chunks, as data too large
 # for the GPU do.
 HOST_DATA = {"skmfc+graphs+host"}

@@ -104,6 +104,11 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     fade_in_fraction : float, default=0.5
         Fraction of a progressive step over which the new facet's decoder input and
         KL weight ramp from 0 to 1.
+    kl_warmup_fraction : float, default=0.0
+        Fraction of all epochs over which the weight of every facet's KL term rises
+        linearly from 0 to 1, so that the network first learns to reconstruct (as an
+        autoencoder) and the mixtures are refitted on a structured latent space. 0 trains
+        with the full KL from the first batch.
     prior_refit_fraction : float, default=0.5
         Each facet's prior starts as broad unit-variance components placed by a
         Gaussian mixture on the untrained encoder's means, and is fitted again by a
@@ -348,6 +353,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         "progressive": ["boolean"],
         "guide": [None, StrOptions({"nonredundant"})],
         "fade_in_fraction": [Interval(Real, 0, 1, closed="both")],
+        "kl_warmup_fraction": [Interval(Real, 0, 1, closed="left")],
         "prior_refit_fraction": [Interval(Real, 0, 1, closed="left")],
         "free_bits": [Interval(Real, 0, None, closed="left")],
         "min_cluster_share": [Interval(Real, 0, 1, closed="left")],
@@ -371,7 +377,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                  architecture="auto", image_shape=None,
                  covariance_type="diag", learn_weights=False, likelihood="auto",
                  likelihood_std="auto", categorical_posterior="closed_form", progressive=False,
-                 guide="nonredundant", fade_in_fraction=0.5, prior_refit_fraction=0.5, free_bits=1.0,
+                 guide="nonredundant", fade_in_fraction=0.5, kl_warmup_fraction=0.0,
+                 prior_refit_fraction=0.5, free_bits=1.0,
                  min_cluster_share=0.1, max_iter=200, n_init=1, init_selection="agreement",
                  early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, warm_start=False,
@@ -391,6 +398,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.progressive = progressive
         self.guide = guide
         self.fade_in_fraction = fade_in_fraction
+        self.kl_warmup_fraction = kl_warmup_fraction
         self.prior_refit_fraction = prior_refit_fraction
         self.free_bits = free_bits
         self.min_cluster_share = min_cluster_share
@@ -527,6 +535,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             free_nats=[self.free_bits * d for d in latent_dims],
             progressive=self.progressive and not warm,
             prior_refit_fraction=self.prior_refit_fraction,
+            kl_warmup_fraction=0.0 if warm else self.kl_warmup_fraction,
             initial_variance=1.0 if self.prior_refit_fraction > 0 else 0.01,
             min_cluster_share=self.min_cluster_share, initialise_priors=not warm,
             n_iter_no_change=self.n_iter_no_change, tol=self.tol,

@@ -445,7 +445,7 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
           X_validation=None, n_iter_no_change=10, tol=1e-4,
           max_nonfinite_retries=MAX_NONFINITE_RETRIES, min_batch_size=MIN_BATCH_SIZE,
           precision="float32", cuda_graphs=False, chunk_rows=None, guide_labels=None,
-          guide_strength=None):
+          guide_strength=None, compile_loss=False, kl_warmup_fraction=0.0):
     """Train an :class:`~skmfc.nn.MFCVAE` progressively, deepest facet first.
 
     Each facet's prior is initialised from the encoder, as it is when that facet is
@@ -538,6 +538,15 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
         epochs (see :func:`guide_weights_at`).
     guide_strength : sequence of float, optional
         Initial weight of each facet's guide (0: no guide). Needed with ``guide_labels``.
+    kl_warmup_fraction : float
+        Fraction of all epochs over which the weight of every KL term rises linearly from
+        0 to 1 (on top of the facets' fade-in): the first epochs then train the network
+        mostly as an autoencoder, and a prior refit at the end of the warm-up starts the
+        mixtures from a structured latent space instead of a random one. 0 switches it off.
+    compile_loss : bool
+        Run the loss (forward and backward) through :func:`torch.compile`, which fuses
+        its elementwise operations into fewer kernels; the first steps then pay for the
+        compilation. Works with and without ``cuda_graphs``.
 
     Returns
     -------
@@ -566,6 +575,7 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
                        strength=np.asarray(guide_strength, dtype=float),
                        n_epochs=sum(epochs_per_step))
     history = TrainingHistory(learning_rate=float(learning_rate), batch_size=int(batch_size))
+    n_epochs_in_all = sum(epochs_per_step)
     last_step = max((step for step, n in enumerate(epochs_per_step) if n > 0), default=-1)
     good = _snapshot(module, optimizer)
     best_state, best_watched, no_improvement = None, None, 0
@@ -598,13 +608,15 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
                         steps, cuda_graphs, module, optimizer,
                         X if chunks is None else chunks.device_rows, free_nats,
                         -(-n_samples // n_batches), mixed_precision,
-                        None if guide is None else guide.labels)
+                        None if guide is None else guide.labels, compile_loss)
                     mean_elbo, cluster_shares = _train_epoch(
                         steps, chunks, orders, n_batches,
                         lambda batch: _batch_weights(
                             facet_weights_at(step, epoch_in_step * n_batches + batch,
                                              fade_in_batches, n_facets, progressive),
-                            guide, epoch))
+                            guide, epoch,
+                            kl_warmup_at(epoch * n_batches + batch, n_batches * n_epochs_in_all,
+                                         kl_warmup_fraction)))
                 except torch.cuda.OutOfMemoryError as error:
                     out_of_memory = str(error).split("\n")[0]
                 if out_of_memory is not None:
@@ -629,6 +641,8 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
                 if math.isfinite(mean_elbo):
                     end_weights = facet_weights_at(step, (epoch_in_step + 1) * n_batches,
                                                    fade_in_batches, n_facets, progressive)
+                    warmed_up = kl_warmup_at((epoch + 1) * n_batches, n_batches * n_epochs_in_all,
+                                             kl_warmup_fraction) == 1.0
                     if min_cluster_share > 0:
                         n_reseeded = reseed_dead_clusters(
                             module, np.flatnonzero(end_weights == 1.0), X, min_cluster_share,
@@ -663,7 +677,7 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
                 if X_validation is not None:
                     score = validation_elbo(module, X_validation, seed)
                     history.validation.append(score)
-                if (step == last_step and np.all(end_weights == 1.0)
+                if (step == last_step and np.all(end_weights == 1.0) and warmed_up
                         and epoch_in_step >= refit_epoch):
                     watched = mean_elbo if X_validation is None else score
                     improved = best_watched is None or (
@@ -706,7 +720,7 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
 
 
 def _steps_for(steps, cuda_graphs, module, optimizer, X, free_nats, batch_size,
-               mixed_precision, guide_labels=None):
+               mixed_precision, guide_labels=None, compile_loss=False):
     """The step runner for batches of ``batch_size``: ``steps`` itself when it fits, else a
     new one; returns it and whether CUDA graphs are (still) in use."""
     if cuda_graphs:
@@ -715,7 +729,7 @@ def _steps_for(steps, cuda_graphs, module, optimizer, X, free_nats, batch_size,
         _release(steps)
         try:
             return _CapturedSteps(module, optimizer, X, free_nats, batch_size,
-                                  mixed_precision, guide_labels), True
+                                  mixed_precision, guide_labels, compile_loss), True
         except torch.cuda.OutOfMemoryError:
             raise
         except RuntimeError as error:
@@ -723,7 +737,8 @@ def _steps_for(steps, cuda_graphs, module, optimizer, X, free_nats, batch_size,
                           "training goes on without CUDA graphs", RuntimeWarning, stacklevel=3)
             steps = None
     if steps is None:
-        steps = _EagerSteps(module, optimizer, X, free_nats, mixed_precision, guide_labels)
+        steps = _EagerSteps(module, optimizer, X, free_nats, mixed_precision, guide_labels,
+                            compile_loss)
     return steps, False
 
 
@@ -750,8 +765,8 @@ def _train_epoch(steps, chunks, orders, n_batches, weights_of_batch):
         Draws the batch order.
     n_batches : int
     weights_of_batch : callable
-        ``weights_of_batch(batch)`` gives a batch's weights, shape (2, J): the facets'
-        fade-in weights and their guide weights.
+        ``weights_of_batch(batch)`` gives a batch's weights, shape (3, J): the facets'
+        fade-in weights, their KL weights and their guide weights.
 
     Returns
     -------
@@ -790,8 +805,9 @@ class _EagerSteps:
     """
 
     def __init__(self, module, optimizer, X, free_nats, mixed_precision=False,
-                 guide_labels=None):
+                 guide_labels=None, compile_loss=False):
         self.module, self.optimizer, self.X, self.free_nats = module, optimizer, X, free_nats
+        self.loss = torch.compile(module.loss) if compile_loss else module.loss
         self.guide_labels = guide_labels
         self.check_each_batch = X.device.type == "cpu"
         self.autocast = torch.autocast(X.device.type, dtype=torch.bfloat16,
@@ -801,14 +817,14 @@ class _EagerSteps:
                           for prior in module.priors]
 
     def step(self, batch_indices, weights):
-        """One optimiser step on the rows ``batch_indices`` with ``weights`` (fade-in
-        weights and guide weights, shape (2, J)); returns the loss."""
+        """One optimiser step on the rows ``batch_indices`` with ``weights`` (fade-in,
+        KL and guide weights, shape (3, J)); returns the loss."""
         guide_targets = (None if self.guide_labels is None
                          else self.guide_labels.index_select(0, batch_indices))
         with self.autocast:
-            loss, elbo, cluster_mass = self.module.loss(
-                self.X.index_select(0, batch_indices), weights[0], weights[0],
-                self.free_nats, guide_targets, weights[1])
+            loss, elbo, cluster_mass = self.loss(
+                self.X.index_select(0, batch_indices), weights[0], weights[1],
+                self.free_nats, guide_targets, weights[2])
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -847,11 +863,12 @@ class _CapturedSteps(_EagerSteps):
     WARMUP_STEPS = 3
 
     def __init__(self, module, optimizer, X, free_nats, batch_size, mixed_precision=False,
-                 guide_labels=None):
-        super().__init__(module, optimizer, X, free_nats, mixed_precision, guide_labels)
+                 guide_labels=None, compile_loss=False):
+        super().__init__(module, optimizer, X, free_nats, mixed_precision, guide_labels,
+                         compile_loss)
         self.check_each_batch = False
         self.batch_indices = torch.zeros(batch_size, dtype=torch.long, device=X.device)
-        self.weights = torch.ones(2, module.n_facets, dtype=X.dtype, device=X.device)
+        self.weights = torch.ones(3, module.n_facets, dtype=X.dtype, device=X.device)
         before = _snapshot(module, optimizer)
         try:
             side_stream = torch.cuda.Stream(X.device)
@@ -977,12 +994,26 @@ def guide_weights_at(epoch, n_epochs, strength):
     return np.asarray(strength, dtype=float) * max(0.0, 1.0 - epoch / max(n_epochs, 1))
 
 
-def _batch_weights(facet_weights, guide, epoch):
-    """A batch's weights, shape (2, J): fade-in weights, and guide weights (0 without a
-    guide; a facet not switched on yet is not pulled either)."""
+def kl_warmup_at(batch, n_batches_in_all, fraction):
+    """Weight of the KL terms at a batch (counted from 0 over all of training): rising
+    linearly to 1 over the first ``fraction`` of the batches, 1 with ``fraction`` 0.
+
+    >>> [kl_warmup_at(batch, 8, 0.5) for batch in range(5)]
+    [0.25, 0.5, 0.75, 1.0, 1.0]
+    """
+    warmup_batches = fraction * n_batches_in_all
+    if warmup_batches <= 0:
+        return 1.0
+    return min(1.0, (batch + 1) / warmup_batches)
+
+
+def _batch_weights(facet_weights, guide, epoch, kl_weight=1.0):
+    """A batch's weights, shape (3, J): the facets' fade-in weights (decoder inputs), their
+    KL weights (fade-in times the KL warm-up), and guide weights (0 without a guide; a
+    facet not switched on yet is not pulled either)."""
     guide_weights = (np.zeros_like(facet_weights) if guide is None else
                      facet_weights * guide_weights_at(epoch, guide.n_epochs, guide.strength))
-    return np.stack([facet_weights, guide_weights])
+    return np.stack([facet_weights, kl_weight * facet_weights, guide_weights])
 
 
 def _batch_indices(order, n_batches):

@@ -2,6 +2,7 @@
 host memory in chunks."""
 
 import numpy as np
+import pytest
 import torch
 
 from skmfc.nn import MFCVAE
@@ -124,5 +125,38 @@ def test_guide_weights_fade_to_nothing_and_spare_facets_not_switched_on():
     guide = _Guide(labels=torch.zeros(5, 2, dtype=torch.long), strength=np.array([4.0, 4.0]),
                    n_epochs=2)
     weights = _batch_weights(np.array([0.0, 1.0]), guide, epoch=1)
-    np.testing.assert_allclose(weights, [[0.0, 1.0], [0.0, 2.0]])
-    np.testing.assert_allclose(_batch_weights(np.array([1.0, 1.0]), None, 0), [[1, 1], [0, 0]])
+    np.testing.assert_allclose(weights, [[0.0, 1.0], [0.0, 1.0], [0.0, 2.0]])
+    np.testing.assert_allclose(_batch_weights(np.array([1.0, 1.0]), None, 0),
+                               [[1, 1], [1, 1], [0, 0]])
+
+
+def test_the_kl_warmup_scales_the_kl_weights_only():
+    from skmfc.training import _batch_weights, kl_warmup_at
+    assert kl_warmup_at(0, 100, 0.0) == 1.0
+    assert kl_warmup_at(9, 100, 0.5) == pytest.approx(0.2)
+    assert kl_warmup_at(49, 100, 0.5) == 1.0
+    np.testing.assert_allclose(_batch_weights(np.array([0.5, 1.0]), None, 0, kl_weight=0.2),
+                               [[0.5, 1.0], [0.1, 0.2], [0.0, 0.0]])
+
+
+def test_a_kl_warmup_trains_an_autoencoder_first():
+    # With the KL weighted almost 0, the first epoch is spent on the reconstruction: it
+    # ends far better than under the full KL, and the KL terms grow instead of shrinking.
+    X = (torch.rand(300, 8) > 0.5).float()
+    _, plain = small_training_run(X)
+    _, warmed = small_training_run(X, kl_warmup_fraction=0.75)
+    assert len(warmed.elbo) == len(plain.elbo) == 4
+    assert warmed.elbo[0] > plain.elbo[0]
+
+
+@pytest.mark.slow
+def test_a_compiled_loss_trains_as_the_plain_one():
+    # torch.compile fuses the loss's elementwise operations, which may round differently
+    # in the last bits; the training must otherwise be the same (about 40 s of compiling
+    # on one CPU thread, paid once).
+    X = torch.rand(300, 8)
+    plain, plain_history = small_training_run(X)
+    compiled, compiled_history = small_training_run(X, compile_loss=True)
+    np.testing.assert_allclose(compiled_history.elbo, plain_history.elbo, rtol=1e-3)
+    for key, value in plain.state_dict().items():
+        torch.testing.assert_close(compiled.state_dict()[key], value, rtol=1e-3, atol=1e-4)
