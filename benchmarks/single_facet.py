@@ -218,7 +218,8 @@ def main(argv=None):
         with open(args.output, "a", encoding="utf-8") as output:
             output.write("\n" + report)
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
-        json_path = args.output.parent / "results" / f"single_facet-{stamp}.json"
+        json_path = (args.output.parent / "results"
+                     / f"single_facet-{'+'.join(arms)}-{stamp}.json")
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(dict(argv=args.argv, machine=machine_info(),
                                              versions=versions(), records=records), indent=1))
