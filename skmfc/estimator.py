@@ -84,12 +84,16 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     categorical_posterior : {"closed_form", "one_sample"}, default="closed_form"
         ``q(c_j | x)`` as the exact ELBO maximiser (the expectation over ``q(z_j | x)``
         inside the softmax) or the authors' one-sample estimate.
-    progressive : bool, default=False
+    progressive : bool or "auto", default="auto"
         Train facets one by one, deepest first, each new one faded in linearly (the
-        authors' schedule). By default all facets train together from the start: with
-        the guide, that found more factors on the project's facet suite, tuning and
-        held-out data sets alike (``benchmarks/FACETS_LOG.md``, session 2); progressive
-        training lets the deepest facet take several factors before the others start.
+        authors' schedule), or all together from the start (False). ``"auto"`` trains
+        all together when the guide anchors at least one facet, and progressively when
+        it anchors none (no clear partition, ``guide=None``): with the guide, training
+        together found more factors on the project's facet suite, and without it, the
+        schedule is what keeps facets apart (on MNIST, K=25, 50 epochs, digit ARI 0.44
+        progressive against 0.27 together; ``benchmarks/FACETS_LOG.md``, session 3).
+        Progressive training needs ``max_iter >= n_facets``; "auto" trains together when
+        there are fewer epochs.
     guide : {"nonredundant"} or None, default="nonredundant"
         Start facets from linear partitions of the data where those are clear
         (:mod:`skmfc.guide`): non-redundant k-means finds one partition per facet, each
@@ -350,7 +354,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         "likelihood": [StrOptions({"auto", "bernoulli", "gaussian"})],
         "likelihood_std": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
         "categorical_posterior": [StrOptions({"closed_form", "one_sample"})],
-        "progressive": ["boolean"],
+        "progressive": ["boolean", StrOptions({"auto"})],
         "guide": [None, StrOptions({"nonredundant"})],
         "fade_in_fraction": [Interval(Real, 0, 1, closed="both")],
         "kl_warmup_fraction": [Interval(Real, 0, 1, closed="left")],
@@ -376,7 +380,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     def __init__(self, n_facets=2, n_clusters=10, latent_dim=5, hidden_sizes="auto", *,
                  architecture="auto", image_shape=None,
                  covariance_type="diag", learn_weights=False, likelihood="auto",
-                 likelihood_std="auto", categorical_posterior="closed_form", progressive=False,
+                 likelihood_std="auto", categorical_posterior="closed_form", progressive="auto",
                  guide="nonredundant", fade_in_fraction=0.5, kl_warmup_fraction=0.0,
                  prior_refit_fraction=0.5, free_bits=1.0,
                  min_cluster_share=0.1, max_iter=200, n_init=1, init_selection="agreement",
@@ -526,14 +530,13 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         n_restarts = 1 if warm else self.n_init
         seeds = [seed] + [int(rng.randint(_MAX_SEED)) for _ in range(n_restarts - 1)]
         score_seed = self._seed if warm else seed
+        if not isinstance(self.progressive, str) and self.progressive and not warm:
+            split_epochs(self.max_iter, self.n_facets)  # says so now if max_iter is too few
         train_options = dict(
-            epochs_per_step=([self.max_iter] if warm else split_epochs(
-                self.max_iter, self.n_facets, self.progressive)),
             fade_in_fraction=self.fade_in_fraction,
             batch_size=min(self.batch_size, len(X_fit)),
             learning_rate=self.learning_rate,
             free_nats=[self.free_bits * d for d in latent_dims],
-            progressive=self.progressive and not warm,
             prior_refit_fraction=self.prior_refit_fraction,
             kl_warmup_fraction=0.0 if warm else self.kl_warmup_fraction,
             initial_variance=1.0 if self.prior_refit_fraction > 0 else 0.01,
@@ -633,6 +636,9 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         guide_options = {}
         if self.guide is not None and not warm and len(config["n_clusters"]) > 1:
             config, guide_options = _guide_facets(config, X_train, seed)
+        progressive = self._progressive(guided=bool(guide_options), warm=warm)
+        train_options = dict(train_options, progressive=progressive, epochs_per_step=(
+            split_epochs(self.max_iter, self.n_facets, progressive)))
         with torch.random.fork_rng(devices=_cuda_devices(device)):
             torch.manual_seed(seed)
             module = MFCVAE.from_config(config)
@@ -652,6 +658,16 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                     history, "the merging of clusters",
                     lambda: merge_module_clusters(module, X_train, random_state=seed), module)
         return _for_inference(module), history
+
+    def _progressive(self, guided, warm):
+        """Whether one training run is progressive: never for a warm start (which goes
+        on from a trained module), else ``progressive``, with "auto" resolved by whether
+        the guide anchors a facet."""
+        if warm:
+            return False
+        if isinstance(self.progressive, str):  # "auto"
+            return not guided and self.max_iter >= self.n_facets
+        return bool(self.progressive)
 
     def _best_restart(self, seeds, train_restart, X, score_seed):
         """Train one model per seed and keep the one ``init_selection`` prefers.

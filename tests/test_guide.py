@@ -106,3 +106,23 @@ def test_guide_works_on_float32_images_in_chunks(monkeypatch):
     chunked = guide_partitions(images, [3, 4], random_state=0)
     np.testing.assert_array_equal(whole.labels, chunked.labels)
     assert min(best_ari(chunked.labels, factors[:, j]) for j in range(2)) > 0.9
+
+
+def test_the_auto_schedule_trains_together_when_the_guide_anchors_a_facet():
+    from tests.conftest import tiny_estimator
+    X, _ = two_factor_data(n_samples=300)
+    guided = tiny_estimator(n_clusters=4, max_iter=4).fit(X)
+    assert guided.n_clusters_ != (4, 4)  # the guide cut an anchored facet's clusters
+    assert guided.progressive_steps_ == [0]
+
+
+def test_the_auto_schedule_is_progressive_without_an_anchored_facet():
+    from tests.conftest import tiny_estimator
+    X = np.random.default_rng(0).normal(size=(300, 12))
+    unguided = tiny_estimator(n_clusters=4, max_iter=4).fit(X)
+    assert unguided.n_clusters_ == (4, 4)
+    assert unguided.progressive_steps_ == [0, 2]
+    no_guide = tiny_estimator(n_clusters=4, max_iter=4, guide=None).fit(X[:, :4])
+    assert no_guide.progressive_steps_ == [0, 2]
+    # Too few epochs for a step per facet: "auto" trains them together instead.
+    assert tiny_estimator(n_facets=3, max_iter=2, guide=None).fit(X).progressive_steps_ == [0]

@@ -150,13 +150,30 @@ def test_a_kl_warmup_trains_an_autoencoder_first():
 
 
 @pytest.mark.slow
-def test_a_compiled_loss_trains_as_the_plain_one():
+def test_a_compiled_loss_gives_the_plain_loss_and_gradients_and_trains():
     # torch.compile fuses the loss's elementwise operations, which may round differently
-    # in the last bits; the training must otherwise be the same (about 40 s of compiling
-    # on one CPU thread, paid once).
+    # in the last bits (about 40 s of compiling on one CPU thread, paid once).
+    torch.manual_seed(0)
+    module = MFCVAE((8,), (16, 16), (2, 2), (3, 3))
+    x = torch.rand(64, 8)
+    arguments = (torch.ones(2), torch.full((2,), 0.5), torch.full((2,), 0.5))
+
+    def loss_and_gradients(loss_function):
+        module.zero_grad()
+        torch.manual_seed(1)  # the same draw of z for both
+        loss, elbo, _ = loss_function(x, *arguments)
+        loss.backward()
+        return [loss.detach(), elbo] + [p.grad.clone() for p in module.parameters()]
+
+    plain = loss_and_gradients(module.loss)
+    import torch._inductor.config as inductor_config
+    with inductor_config.patch(fallback_random=True):  # eager's draw of z, for comparing
+        compiled = loss_and_gradients(torch.compile(module.loss))
+    for expected, actual in zip(plain, compiled):
+        torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-5)
+    # Through train(): the same epochs' ELBOs (the runs drift apart in the last bits, which
+    # the prior refits and re-seeding amplify in the weights, so those are not compared).
     X = torch.rand(300, 8)
-    plain, plain_history = small_training_run(X)
-    compiled, compiled_history = small_training_run(X, compile_loss=True)
+    _, plain_history = small_training_run(X)
+    _, compiled_history = small_training_run(X, compile_loss=True)
     np.testing.assert_allclose(compiled_history.elbo, plain_history.elbo, rtol=1e-3)
-    for key, value in plain.state_dict().items():
-        torch.testing.assert_close(compiled.state_dict()[key], value, rtol=1e-3, atol=1e-4)
