@@ -228,3 +228,27 @@ def test_facets_agreement_is_added_to_every_fit_of_the_arm(facets):
     facets.add_agreement(records, "new", {0: same, 1: same, 2: other})
     assert records[0]["agreement"] == records[1]["agreement"] > records[2]["agreement"]
     assert "agreement" not in records[3]
+
+
+def test_single_facet_benchmark_on_the_small_digits(one_thread, tmp_path, capsys):
+    # Two arms of one seed and two epochs on scikit-learn's digits: the report has a row
+    # per arm with the parameters on top of the defaults, and the JSON every seed's scores.
+    single_facet = load_benchmark("single_facet")
+    (tmp_path / "results").mkdir()
+    records = single_facet.main(["--data", "digits", "--seeds", "1", "--first-seed", "3",
+                                 "--epochs", "2", "--arm", "wide:latent_dim=3",
+                                 "--output", str(tmp_path / "report.md")])
+    report = capsys.readouterr().out
+    headers, rows = table_rows(report, "arm")
+    assert [row[0] for row in rows] == ["defaults", "wide"]
+    assert [row[headers.index("parameters")] for row in rows] == ["-", "latent_dim=3"]
+    assert all(re.fullmatch(r"\d\.\d{3}", row[headers.index("Hungarian acc.")]) for row in rows)
+    assert [(record["arm"], record["seed"], record["epochs"]) for record in records] == [
+        ("defaults", 3, 2), ("wide", 3, 2)]
+    (json_file,) = (tmp_path / "results").glob("single_facet-defaults+wide-*.json")
+    saved = json.loads(json_file.read_text(encoding="utf-8"))
+    assert [record["test"]["hungarian"] for record in saved["records"]] == [
+        record["test"]["hungarian"] for record in records]
+    assert all(0.0 <= record["test"]["hungarian"] <= 1.0 for record in records)
+    with pytest.raises(SystemExit, match="no parameter"):
+        single_facet.main(["--data", "digits", "--arm", "bad:not_a_parameter=1"])
