@@ -13,12 +13,15 @@ clusters of each partition that sit in one clump (the gap rule of
 :mod:`skmfc.merging`), and rates each partition by its silhouette in its own subspace.
 Partitions rated at least :data:`MIN_CLARITY` guide training (see
 :func:`skmfc.training.train`); the others, such as a digit's identity, which no linear
-subspace separates, are left to the network.
+subspace separates, are left to the network. A clear partition that shares information
+with a clearer one (two coarsenings of one colour, say) is redundant and guides nothing.
 
 Limits, measured: with upper bounds far above a factor's true number of groups (8 for
 3 and 4), Nr-Kmeans spends the extra clusters on noise directions and can keep a product
 of two factors in one subspace, rated as clear as a true factor; on coloured digits
-(bound 10, colours of 3) the cheapest of 20 starts splits the colours apart. The guide
+(bound 10, colours of 3) the cheapest of 20 starts splits the colours apart, and in
+some seeds no start with the full bound leaves the colour clear (tighter bounds then
+find it, :data:`GUIDE_TIGHT_STARTS`). The guide
 is a starting point, not a verdict: its pull fades to nothing by the end of training.
 """
 
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.cluster import kmeans_plusplus
 from sklearn.decomposition import PCA
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import adjusted_mutual_info_score, silhouette_score
 
 from skmfc.merging import merge_groups
 
@@ -45,6 +48,13 @@ GUIDE_STRENGTH = 10.0
 #: coloured digits the starts that split two colours apart are the cheapest but rare
 #: (2 of 8), so a few starts often keep a product of the two.
 GUIDE_STARTS = 20
+#: Further starts with tighter bounds (half, then a third of ``n_clusters``, at least 2):
+#: with a bound far above a factor's groups, Nr-Kmeans can scatter the factor over the
+#: extra clusters so that no start leaves it clear (coloured digits: bound 10, 3
+#: colours, the colour clear in 4 of 6 seeds). They win only with more clear partitions.
+GUIDE_TIGHT_STARTS = 10
+#: Adjusted mutual information above which a clear partition repeats a clearer one.
+MAX_SHARED_INFORMATION = 0.2
 #: Rows the PCA and Nr-Kmeans are fitted on; the others are assigned to the nearest centres.
 GUIDE_MAX_SAMPLES = 5000
 #: Rows projected at a time (bounds the float64 copy of the data to a chunk).
@@ -107,10 +117,15 @@ class GuidePartitions:
         Group of every sample in every partition, ``0 .. n_groups[j] - 1``.
     clarity : ndarray of shape (n_partitions,)
         Silhouette of each partition in its own subspace (-1 for a single group).
+    redundant : ndarray of bool of shape (n_partitions,)
+        Whether a partition shares information with a clearer clear one (adjusted mutual
+        information at least :data:`MAX_SHARED_INFORMATION`): two coarsenings of one
+        factor, or a factor and a product holding it, are one factor, not two.
     """
 
     labels: np.ndarray
     clarity: np.ndarray
+    redundant: np.ndarray
 
     @property
     def n_groups(self):
@@ -128,9 +143,10 @@ class GuidePartitions:
         Returns
         -------
         ndarray of bool of shape (n_partitions,)
-            Whether each partition has at least two groups and ``min_clarity``.
+            Whether each partition has at least two groups and ``min_clarity``, and is
+            not redundant.
         """
-        return (self.clarity >= min_clarity) & (self.n_groups > 1)
+        return (self.clarity >= min_clarity) & (self.n_groups > 1) & ~self.redundant
 
 
 def nonredundant_kmeans(X, n_clusters, *, n_init=5, max_iter=100, random_state=None):
@@ -191,7 +207,7 @@ def nonredundant_kmeans(X, n_clusters, *, n_init=5, max_iter=100, random_state=N
 
 
 def guide_partitions(X, n_clusters, *, n_components=GUIDE_COMPONENTS, n_init=GUIDE_STARTS,
-                     random_state=None):
+                     n_tight_starts=GUIDE_TIGHT_STARTS, random_state=None):
     """Linear partitions of ``X`` a facet may be guided by, clearest first.
 
     Parameters
@@ -203,8 +219,11 @@ def guide_partitions(X, n_clusters, *, n_components=GUIDE_COMPONENTS, n_init=GUI
     n_components : int, default=GUIDE_COMPONENTS
         Dimension of the PCA projection Nr-Kmeans runs on.
     n_init : int, default=GUIDE_STARTS
-        Random starts of :func:`nonredundant_kmeans`; the one leaving the most clear
-        partitions is kept (the cheapest among those).
+        Random starts of :func:`nonredundant_kmeans` with the bounds ``n_clusters``; the
+        start leaving the most clear partitions is kept (the cheapest among those).
+    n_tight_starts : int, default=GUIDE_TIGHT_STARTS
+        Further starts with half and a third of each bound (at least 2), kept only when
+        they leave more clear partitions than every start with the full bounds.
     random_state : int or None, default=None
         Seeds the PCA solver, the rows Nr-Kmeans is fitted on (at most
         ``GUIDE_MAX_SAMPLES``), Nr-Kmeans and the silhouette's sample.
@@ -230,14 +249,17 @@ def guide_partitions(X, n_clusters, *, n_components=GUIDE_COMPONENTS, n_init=GUI
     fitted_rows, sample = projected[rows[:GUIDE_MAX_SAMPLES]], rows[:CLARITY_SAMPLES]
     rng = np.random.default_rng(seed)
     best, best_rank = None, None
-    for _ in range(n_init):
-        result = nonredundant_kmeans(fitted_rows, n_clusters, n_init=1,
+    for start in range(n_init + n_tight_starts):
+        bounds = (n_clusters if start < n_init else
+                  [max(2, -(-k // (2 + (start - n_init) % 2))) for k in n_clusters])
+        result = nonredundant_kmeans(fitted_rows, bounds, n_init=1,
                                      random_state=int(rng.integers(2**31 - 1)))
         partitions = _rated_partitions(result, projected, sample)
-        # The start with the most clear partitions wins, then the cheapest: a product
-        # of two factors in one subspace is often as cheap, and as clear, as either
-        # factor, but leaves fewer clear partitions over all.
-        rank = (int(partitions.clear().sum()), -result.cost)
+        # The start with the most clear (and not redundant) partitions wins, then one
+        # with the full bounds, then the cheapest: a product of two factors in one
+        # subspace is often as cheap, and as clear, as either factor, but leaves fewer
+        # clear partitions over all. Costs of different bounds are not comparable.
+        rank = (int(partitions.clear().sum()), start < n_init, -result.cost)
         if best_rank is None or rank > best_rank:
             best, best_rank = partitions, rank
     return best
@@ -256,12 +278,30 @@ def _rated_partitions(result, projected, sample):
                        if 1 < n_groups_seen < len(sample) else -1.0)
     labels, clarity = np.stack(labels, axis=1), np.array(clarity)
     order = np.argsort(-clarity, kind="stable")
-    return GuidePartitions(labels=labels[:, order], clarity=clarity[order])
+    labels, clarity = labels[:, order], clarity[order]
+    return GuidePartitions(labels=labels, clarity=clarity,
+                           redundant=_redundant(labels[sample], clarity))
+
+
+def _redundant(labels, clarity):
+    """Which partitions (clearest first) share information with a clearer clear one."""
+    redundant = np.zeros(labels.shape[1], dtype=bool)
+    kept = []
+    for partition in range(labels.shape[1]):
+        if clarity[partition] < MIN_CLARITY or len(np.unique(labels[:, partition])) < 2:
+            continue
+        redundant[partition] = any(
+            adjusted_mutual_info_score(labels[:, other], labels[:, partition])
+            >= MAX_SHARED_INFORMATION for other in kept)
+        if not redundant[partition]:
+            kept.append(partition)
+    return redundant
 
 
 def _no_guide(n_samples, n_clusterings):
     return GuidePartitions(labels=np.zeros((n_samples, n_clusterings), dtype=np.int64),
-                           clarity=np.full(n_clusterings, -1.0))
+                           clarity=np.full(n_clusterings, -1.0),
+                           redundant=np.zeros(n_clusterings, dtype=bool))
 
 
 def _merge_clumps(coordinates, partition):
