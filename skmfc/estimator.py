@@ -103,7 +103,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         by the last epoch, and that facet gets as many clusters as the partition has
         groups (see ``n_clusters_``). Facets without a clear partition, and models
         with one facet, train unguided. ``None`` trains every facet unguided with
-        exactly ``n_clusters`` clusters. Costs a few seconds per fit (30 Nr-Kmeans
+        exactly ``n_clusters`` clusters. Costs a few seconds per fit (20 Nr-Kmeans
         starts on at most 5000 rows).
     fade_in_fraction : float, default=0.5
         Fraction of a progressive step over which the new facet's decoder input and

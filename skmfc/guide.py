@@ -20,8 +20,7 @@ Limits, measured: with upper bounds far above a factor's true number of groups (
 3 and 4), Nr-Kmeans spends the extra clusters on noise directions and can keep a product
 of two factors in one subspace, rated as clear as a true factor; on coloured digits
 (bound 10, colours of 3) the cheapest of 20 starts splits the colours apart, and in
-some seeds no start with the full bound leaves the colour clear (tighter bounds then
-find it, :data:`GUIDE_TIGHT_STARTS`). The guide
+some seeds no start leaves the colour clear. The guide
 is a starting point, not a verdict: its pull fades to nothing by the end of training.
 """
 
@@ -48,11 +47,6 @@ GUIDE_STRENGTH = 10.0
 #: coloured digits the starts that split two colours apart are the cheapest but rare
 #: (2 of 8), so a few starts often keep a product of the two.
 GUIDE_STARTS = 20
-#: Further starts with tighter bounds (half, then a third of ``n_clusters``, at least 2):
-#: with a bound far above a factor's groups, Nr-Kmeans can scatter the factor over the
-#: extra clusters so that no start leaves it clear (coloured digits: bound 10, 3
-#: colours, the colour clear in 4 of 6 seeds). They win only with more clear partitions.
-GUIDE_TIGHT_STARTS = 10
 #: Adjusted mutual information above which a clear partition repeats a clearer one.
 MAX_SHARED_INFORMATION = 0.2
 #: Rows the PCA and Nr-Kmeans are fitted on; the others are assigned to the nearest centres.
@@ -207,7 +201,7 @@ def nonredundant_kmeans(X, n_clusters, *, n_init=5, max_iter=100, random_state=N
 
 
 def guide_partitions(X, n_clusters, *, n_components=GUIDE_COMPONENTS, n_init=GUIDE_STARTS,
-                     n_tight_starts=GUIDE_TIGHT_STARTS, random_state=None):
+                     random_state=None):
     """Linear partitions of ``X`` a facet may be guided by, clearest first.
 
     Parameters
@@ -219,11 +213,8 @@ def guide_partitions(X, n_clusters, *, n_components=GUIDE_COMPONENTS, n_init=GUI
     n_components : int, default=GUIDE_COMPONENTS
         Dimension of the PCA projection Nr-Kmeans runs on.
     n_init : int, default=GUIDE_STARTS
-        Random starts of :func:`nonredundant_kmeans` with the bounds ``n_clusters``; the
-        start leaving the most clear partitions is kept (the cheapest among those).
-    n_tight_starts : int, default=GUIDE_TIGHT_STARTS
-        Further starts with half and a third of each bound (at least 2), kept only when
-        they leave more clear partitions than every start with the full bounds.
+        Random starts of :func:`nonredundant_kmeans`; the one leaving the most clear
+        (and not redundant) partitions is kept (the cheapest among those).
     random_state : int or None, default=None
         Seeds the PCA solver, the rows Nr-Kmeans is fitted on (at most
         ``GUIDE_MAX_SAMPLES``), Nr-Kmeans and the silhouette's sample.
@@ -249,17 +240,14 @@ def guide_partitions(X, n_clusters, *, n_components=GUIDE_COMPONENTS, n_init=GUI
     fitted_rows, sample = projected[rows[:GUIDE_MAX_SAMPLES]], rows[:CLARITY_SAMPLES]
     rng = np.random.default_rng(seed)
     best, best_rank = None, None
-    for start in range(n_init + n_tight_starts):
-        bounds = (n_clusters if start < n_init else
-                  [max(2, -(-k // (2 + (start - n_init) % 2))) for k in n_clusters])
-        result = nonredundant_kmeans(fitted_rows, bounds, n_init=1,
+    for _ in range(n_init):
+        result = nonredundant_kmeans(fitted_rows, n_clusters, n_init=1,
                                      random_state=int(rng.integers(2**31 - 1)))
         partitions = _rated_partitions(result, projected, sample)
-        # The start with the most clear (and not redundant) partitions wins, then one
-        # with the full bounds, then the cheapest: a product of two factors in one
-        # subspace is often as cheap, and as clear, as either factor, but leaves fewer
-        # clear partitions over all. Costs of different bounds are not comparable.
-        rank = (int(partitions.clear().sum()), start < n_init, -result.cost)
+        # The start with the most clear (and not redundant) partitions wins, then the
+        # cheapest: a product of two factors in one subspace is often as cheap, and as
+        # clear, as either factor, but leaves fewer clear partitions over all.
+        rank = (int(partitions.clear().sum()), -result.cost)
         if best_rank is None or rank > best_rank:
             best, best_rank = partitions, rank
     return best

@@ -139,35 +139,3 @@ def test_a_partition_repeating_a_clearer_one_is_redundant_and_guides_nothing():
     guide = GuidePartitions(labels=labels, clarity=clarity,
                             redundant=_redundant(labels, clarity))
     assert guide.clear().tolist() == [True, False, True, False]
-
-
-def test_tight_starts_try_smaller_bounds_and_win_only_with_more_clear_partitions(monkeypatch):
-    import skmfc.guide
-    bounds_tried = []
-    real = skmfc.guide.nonredundant_kmeans
-
-    def recording(X, n_clusters, **options):
-        bounds_tried.append(list(n_clusters))
-        return real(X, n_clusters, **options)
-
-    monkeypatch.setattr(skmfc.guide, "nonredundant_kmeans", recording)
-    X, _ = two_factor_data(seed=1, noise_scale=1.0)
-    with_tight = guide_partitions(X, [10, 10], n_init=3, n_tight_starts=2, random_state=0)
-    assert bounds_tried == [[10, 10]] * 3 + [[5, 5], [4, 4]]
-    # Here the full bounds already leave two clear partitions: a tie keeps them.
-    without = guide_partitions(X, [10, 10], n_init=3, n_tight_starts=0, random_state=0)
-    np.testing.assert_array_equal(with_tight.labels, without.labels)
-
-
-def test_tight_starts_find_a_colour_the_full_bounds_scatter():
-    # Coloured digits with a bound of 10 for 3 colours: in this seed no start with the
-    # full bounds leaves the colour clear; the tighter bounds find it.
-    from sklearn.metrics import adjusted_rand_score
-    from skmfc.datasets import make_coloured_digits
-    bunch = make_coloured_digits(n_background_colours=1, random_state=0)
-    X = bunch.data.reshape(len(bunch.data), -1)
-    seed = 1791095845  # the guide's seed in MFCVAEClustering(random_state=1)
-    assert not guide_partitions(X, [10, 10], n_tight_starts=0, random_state=seed).clear().any()
-    guide = guide_partitions(X, [10, 10], random_state=seed)
-    (colour,) = np.flatnonzero(guide.clear())
-    assert adjusted_rand_score(bunch.target[:, 1], guide.labels[:, colour]) > 0.95
