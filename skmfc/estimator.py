@@ -13,6 +13,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
+from skmfc._device import (cuda_devices, fits_on_device, for_inference, resolve_device,
+                           resolve_precision, uses_cuda_graphs)
 from skmfc._noise import row_noise
 from skmfc.guide import GUIDE_STRENGTH, guide_partitions
 from skmfc.merging import AUTO_MAX_CLUSTERS, merge_module_clusters
@@ -22,8 +24,6 @@ from skmfc.selection import restart_agreement, select_restart
 from skmfc.training import INFERENCE_BATCH_SIZE, elbo_samples, split_epochs, train
 
 _MAX_SEED = np.iinfo(np.int32).max
-# Training data larger than this fraction of a GPU's free memory stay in host memory.
-DEVICE_DATA_FRACTION = 0.5
 # Data whose largest magnitude lies outside this range are standardised with a
 # rescaling first, so that squares neither overflow nor underflow.
 _SAFE_MAGNITUDE = (1e-100, 1e100)
@@ -495,7 +495,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             raise ValueError(
                 f"n_samples={len(X_fit)} must be >= the number of clusters of every facet, "
                 f"got n_clusters={n_clusters}")
-        device = _resolve_device(self.device)
+        device = resolve_device(self.device)
 
         if warm:
             fitted_clusters = tuple(self.module_.config["n_clusters"])
@@ -542,8 +542,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             initial_variance=1.0 if self.prior_refit_fraction > 0 else 0.01,
             min_cluster_share=self.min_cluster_share, initialise_priors=not warm,
             n_iter_no_change=self.n_iter_no_change, tol=self.tol,
-            cuda_graphs=device.type == "cuda",
-            precision="float32" if self.precision == "auto" else self.precision)
+            cuda_graphs=uses_cuda_graphs(device), precision=resolve_precision(self.precision))
         try:
             X_train = self._training_input(X_fit, device)
             train_options["X_validation"] = (
@@ -639,7 +638,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         progressive = self._progressive(guided=bool(guide_options), warm=warm)
         train_options = dict(train_options, progressive=progressive, epochs_per_step=(
             split_epochs(self.max_iter, self.n_facets, progressive)))
-        with torch.random.fork_rng(devices=_cuda_devices(device)):
+        with torch.random.fork_rng(devices=cuda_devices(device)):
             torch.manual_seed(seed)
             module = MFCVAE.from_config(config)
             if warm:
@@ -657,7 +656,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                 module = _unless_interrupted(
                     history, "the merging of clusters",
                     lambda: merge_module_clusters(module, X_train, random_state=seed), module)
-        return _for_inference(module), history
+        return for_inference(module), history
 
     def _progressive(self, guided, warm):
         """Whether one training run is progressive: never for a warm start (which goes
@@ -902,14 +901,10 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _training_input(self, X, device):
         """:meth:`_to_model_input` in float32 on ``device``, or in host memory when it would
-        take more than ``DEVICE_DATA_FRACTION`` of the GPU's free memory (training then
-        streams it to the GPU in chunks)."""
+        would not fit there (:func:`skmfc._device.fits_on_device`; training then streams
+        it to the GPU in chunks)."""
         X = self._to_model_input(X, torch.float32, "cpu")
-        if device.type == "cuda":
-            free_bytes, _ = torch.cuda.mem_get_info(device)
-            if X.nelement() * X.element_size() > DEVICE_DATA_FRACTION * free_bytes:
-                return X
-        return X.to(device)
+        return X.to(device) if fits_on_device(X.nelement() * X.element_size(), device) else X
 
     def _from_model_output(self, output):
         """Decoder output tensor -> mean of p(x | z) in input units, as numpy."""
@@ -1528,37 +1523,6 @@ def _check_finite_output(chunks, what, hint=None):
             f"{hint or 'X holds values far outside the range of the training data'}")
 
 
-def _resolve_device(device):
-    """The torch.device that ``device`` asks for, failing clearly if it is absent."""
-    if isinstance(device, str) and device == "auto":
-        # MPS only when asked for by name: skmfc is not tested on it.
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' or a "
-                         f"torch.device, got {device!r}") from error
-    if not _device_available(resolved):
-        raise ValueError(f"device {device!r} was asked for but is not available here; "
-                         "use device='auto' or 'cpu'")
-    return resolved
-
-
-def _device_available(device):
-    if device.type == "cpu":
-        return True
-    if device.type == "cuda":
-        return torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()
-    if device.type == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        return mps is not None and mps.is_available()
-    return False
-
-
-def _cuda_devices(device):
-    return [device.index or 0] if device.type == "cuda" else []
-
-
 def _unless_interrupted(history, what, compute, default):
     """``compute()``, or ``default`` when Ctrl-C interrupts it: once training has a model,
     Ctrl-C cuts a pass after training short (noted in ``history.skipped_passes``)
@@ -1586,13 +1550,4 @@ def _from_host_copy(host_copy):
     config, state, dtype, device = host_copy
     with torch.random.fork_rng(devices=[]):
         module, _ = _rebuild_module(config, state, dtype, device)
-    return module
-
-
-def _for_inference(module):
-    """Eval mode; float64 on the CPU, where it costs little and makes predictions
-    independent of how rows are batched (float32 sums differ in the last bits)."""
-    module.eval()
-    if next(module.parameters()).device.type == "cpu":
-        module.double()
     return module

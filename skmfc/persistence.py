@@ -44,6 +44,8 @@ import zipfile
 import numpy as np
 import torch
 
+from skmfc._device import device_available, for_inference
+
 FORMAT_NAME = "skmfc-model"
 FORMAT_VERSION = 1
 _TOP_LEVEL_KEYS = {"format", "format_version", "skmfc_version", "metadata", "tensors", "sha256"}
@@ -663,7 +665,6 @@ def _rebuild_module(config, state, dtype, device, stacklevel=2):
     device : torch.device
         Where it lives: ``device``, or the CPU (with a warning) when that is absent here.
     """
-    from skmfc.estimator import _device_available, _for_inference
     from skmfc.nn import MFCVAE
 
     if not isinstance(config, dict):
@@ -681,11 +682,11 @@ def _rebuild_module(config, state, dtype, device, stacklevel=2):
         wrong = sorted(key for key in set(expected) & set(given) if expected[key] != given[key])
         raise ValueError(f"weights do not match the network: missing {missing}, "
                          f"unexpected {unexpected}, wrong shapes {wrong[:3]}")
-    if not _device_available(device):
+    if not device_available(device):
         warnings.warn(f"this model was trained on {device}, which is not available here; "
                       "it is loaded on the CPU", RuntimeWarning, stacklevel=stacklevel + 1)
         device = torch.device("cpu")
     module = MFCVAE.from_config(config)
     module.load_state_dict(state)
     module = module.to(dtype=getattr(torch, dtype))
-    return _for_inference(module.to(device)), device
+    return for_inference(module.to(device)), device

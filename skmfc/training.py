@@ -19,6 +19,9 @@ import numpy as np
 import torch
 from sklearn.mixture import GaussianMixture
 
+from skmfc._device import (PRECISIONS, autocast, device_of, set_tensor_float32,
+                           uses_tensor_float32)
+
 # Prediction and encoding run in chunks of this many rows to bound memory.
 INFERENCE_BATCH_SIZE = 4096
 # The prior's Gaussian mixture is fitted to the posterior means of at most this many rows
@@ -30,8 +33,6 @@ GMM_MAX_SAMPLES = 10000
 RESEED_MAX_SAMPLES = INFERENCE_BATCH_SIZE
 # Training data that stay in host memory reach the device in chunks of about this size.
 STREAM_CHUNK_BYTES = 256 * 2 ** 20
-# Arithmetic of the training steps (see train's ``precision``).
-PRECISIONS = ("float32", "tf32", "bfloat16")
 # A non-finite epoch is retried this many times, each with half the learning rate.
 MAX_NONFINITE_RETRIES = 3
 # Out of GPU memory, the batch size is halved down to this and no further.
@@ -143,10 +144,6 @@ def facet_weights_at(step, batch_in_step, fade_in_batches, n_facets, progressive
     return weights
 
 
-def _device_of(module):
-    return next(module.parameters()).device
-
-
 def _random_rows(X, max_rows, random_state):
     """``X`` itself, or a random subset of ``max_rows`` of its rows (kept in order) when it
     has more."""
@@ -163,7 +160,7 @@ def encode_posteriors(module, X, batch_size=INFERENCE_BATCH_SIZE):
     pairs on the module's device, lowest facet first."""
     was_training = module.training
     module.eval()
-    device = _device_of(module)
+    device = device_of(module)
     chunks = [module.encode(X[start:start + batch_size].to(device, non_blocking=True))
               for start in range(0, len(X), batch_size)]
     module.train(was_training)
@@ -303,8 +300,8 @@ def validation_elbo(module, X, seed):
     generator seeded by ``seed``, so the value is a deterministic function of the weights.
     ``X`` may be on the module's device or in host memory.
     """
-    generator = torch.Generator(device=_device_of(module)).manual_seed(seed)
-    total = torch.zeros((), dtype=torch.float64, device=_device_of(module))
+    generator = torch.Generator(device=device_of(module)).manual_seed(seed)
+    total = torch.zeros((), dtype=torch.float64, device=device_of(module))
     for elbo in _chunk_elbos(module, X, generator=generator):
         total += elbo.sum().double()
     return float(total) / len(X)
@@ -336,7 +333,7 @@ def _chunk_elbos(module, X, generator=None, noise=None):
     with the posterior noise drawn from ``generator`` or sliced from ``noise``."""
     was_training = module.training
     module.eval()
-    device = _device_of(module)
+    device = device_of(module)
     try:
         for start in range(0, len(X), INFERENCE_BATCH_SIZE):
             stop = start + INFERENCE_BATCH_SIZE
@@ -416,19 +413,11 @@ def _adam(module, learning_rate, capturable=False):
     keeps the step count and the learning rate on the device, for CUDA graphs."""
     if capturable:
         return torch.optim.Adam(module.parameters(), fused=True, capturable=True,
-                                lr=torch.tensor(float(learning_rate), device=_device_of(module)))
+                                lr=torch.tensor(float(learning_rate), device=device_of(module)))
     try:
         return torch.optim.Adam(module.parameters(), lr=learning_rate, fused=True)
     except (RuntimeError, TypeError, ValueError):
         return torch.optim.Adam(module.parameters(), lr=learning_rate)
-
-
-def _set_tensor_float32(matmul, cudnn):
-    """Set torch's switches allowing TF32 tensor cores for CUDA matrix products and for
-    convolutions; returns the switches as they were, for putting them back."""
-    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
-    return saved
 
 
 def _set_learning_rate(optimizer, learning_rate):
@@ -556,9 +545,8 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     n_samples = len(X)
     n_facets = module.n_facets
-    device = _device_of(module)
-    tensor_float32 = precision == "tf32" and device.type == "cuda"
-    mixed_precision = precision == "bfloat16"
+    device = device_of(module)
+    tensor_float32 = uses_tensor_float32(precision, device)
     chunks = None
     if X.device != device or chunk_rows is not None:
         if X.device.type != "cpu":
@@ -581,7 +569,7 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
     best_state, best_watched, no_improvement = None, None, 0
     epoch = 0
     steps = None
-    saved_tensor_float32 = _set_tensor_float32(tensor_float32, tensor_float32)
+    saved_tensor_float32 = set_tensor_float32(tensor_float32, tensor_float32)
     try:
         for step, n_epochs in enumerate(epochs_per_step):
             if n_epochs == 0:
@@ -607,7 +595,7 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
                     steps, cuda_graphs = _steps_for(
                         steps, cuda_graphs, module, optimizer,
                         X if chunks is None else chunks.device_rows, free_nats,
-                        -(-n_samples // n_batches), mixed_precision,
+                        -(-n_samples // n_batches), precision,
                         None if guide is None else guide.labels, compile_loss)
                     mean_elbo, cluster_shares = _train_epoch(
                         steps, chunks, orders, n_batches,
@@ -713,14 +701,14 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
             module.load_state_dict(good[0])
     finally:
         _release(steps)
-        _set_tensor_float32(*saved_tensor_float32)
+        set_tensor_float32(*saved_tensor_float32)
     if best_state is not None:
         module.load_state_dict(best_state)
     return history
 
 
 def _steps_for(steps, cuda_graphs, module, optimizer, X, free_nats, batch_size,
-               mixed_precision, guide_labels=None, compile_loss=False):
+               precision, guide_labels=None, compile_loss=False):
     """The step runner for batches of ``batch_size``: ``steps`` itself when it fits, else a
     new one; returns it and whether CUDA graphs are (still) in use."""
     if cuda_graphs:
@@ -729,7 +717,7 @@ def _steps_for(steps, cuda_graphs, module, optimizer, X, free_nats, batch_size,
         _release(steps)
         try:
             return _CapturedSteps(module, optimizer, X, free_nats, batch_size,
-                                  mixed_precision, guide_labels, compile_loss), True
+                                  precision, guide_labels, compile_loss), True
         except torch.cuda.OutOfMemoryError:
             raise
         except RuntimeError as error:
@@ -737,7 +725,7 @@ def _steps_for(steps, cuda_graphs, module, optimizer, X, free_nats, batch_size,
                           "training goes on without CUDA graphs", RuntimeWarning, stacklevel=3)
             steps = None
     if steps is None:
-        steps = _EagerSteps(module, optimizer, X, free_nats, mixed_precision, guide_labels,
+        steps = _EagerSteps(module, optimizer, X, free_nats, precision, guide_labels,
                             compile_loss)
     return steps, False
 
@@ -799,19 +787,18 @@ def _train_epoch(steps, chunks, orders, n_batches, weights_of_batch):
 
 class _EagerSteps:
     """Training steps run op by op: gather a batch, loss (under bf16 autocast with
-    ``mixed_precision``), backward, Adam. On the CPU, where reading a value costs
+    ``precision="bfloat16"``), backward, Adam. On the CPU, where reading a value costs
     nothing, every batch's loss is checked; elsewhere the losses are folded into the
     epoch's ELBO sum and read once per epoch.
     """
 
-    def __init__(self, module, optimizer, X, free_nats, mixed_precision=False,
+    def __init__(self, module, optimizer, X, free_nats, precision="float32",
                  guide_labels=None, compile_loss=False):
         self.module, self.optimizer, self.X, self.free_nats = module, optimizer, X, free_nats
         self.loss = torch.compile(module.loss) if compile_loss else module.loss
         self.guide_labels = guide_labels
         self.check_each_batch = X.device.type == "cpu"
-        self.autocast = torch.autocast(X.device.type, dtype=torch.bfloat16,
-                                       enabled=bool(mixed_precision), cache_enabled=False)
+        self.autocast = autocast(X.device, precision)
         self.elbo_sum = torch.zeros((), dtype=X.dtype, device=X.device)
         self.mass_sums = [torch.zeros(prior.n_clusters, dtype=X.dtype, device=X.device)
                           for prior in module.priors]
@@ -862,9 +849,9 @@ class _CapturedSteps(_EagerSteps):
 
     WARMUP_STEPS = 3
 
-    def __init__(self, module, optimizer, X, free_nats, batch_size, mixed_precision=False,
+    def __init__(self, module, optimizer, X, free_nats, batch_size, precision="float32",
                  guide_labels=None, compile_loss=False):
-        super().__init__(module, optimizer, X, free_nats, mixed_precision, guide_labels,
+        super().__init__(module, optimizer, X, free_nats, precision, guide_labels,
                          compile_loss)
         self.check_each_batch = False
         self.batch_indices = torch.zeros(batch_size, dtype=torch.long, device=X.device)
