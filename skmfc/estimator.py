@@ -19,9 +19,11 @@ from skmfc._noise import row_noise
 from skmfc.guide import GUIDE_STRENGTH, guide_partitions
 from skmfc.merging import AUTO_MAX_CLUSTERS, merge_module_clusters
 from skmfc.nn import MFCVAE
+from skmfc.nn.inference import cluster_log_proba, decode_mean, elbo_samples, encode_posteriors
+from skmfc.nn.inference import sample as sample_module
 from skmfc.persistence import _rebuild_module, load_estimator, save_estimator
 from skmfc.selection import restart_agreement, select_restart
-from skmfc.training import INFERENCE_BATCH_SIZE, elbo_samples, split_epochs, train
+from skmfc.training import split_epochs, train
 
 _MAX_SEED = np.iinfo(np.int32).max
 # Data whose largest magnitude lies outside this range are standardised with a
@@ -906,12 +908,17 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         X = self._to_model_input(X, torch.float32, "cpu")
         return X.to(device) if fits_on_device(X.nelement() * X.element_size(), device) else X
 
-    def _from_model_output(self, output):
-        """Decoder output tensor -> mean of p(x | z) in input units, as numpy."""
-        mean = self.module_.mean_from_output(output).double().cpu().numpy()
+    def _from_model_mean(self, mean):
+        """Mean of p(x | z) in the module's units and shape -> input units, as numpy,
+        checked to be finite."""
+        mean = mean.double().cpu().numpy()
         if self.architecture_ == "conv":
             mean = mean.transpose(0, 2, 3, 1)
-        return mean.reshape(len(mean), -1) * self.input_scale_ + self.input_offset_
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = mean.reshape(len(mean), -1) * self.input_scale_ + self.input_offset_
+        _check_finite_output([mean], "the decoded data",
+                             "the latent values lie far outside the range of the model")
+        return mean
 
     def _validate_input(self, X):
         check_is_fitted(self)
@@ -928,46 +935,26 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                           stacklevel=3)
         return X
 
-    def _model_dtype(self):
-        return next(self.module_.parameters()).dtype
-
-    def _batches(self, X, module=None):
-        """Yield standardised tensor chunks of validated X, for ``module`` (default
-        ``module_``), in its dtype and on its device."""
-        if module is None:
-            dtype, device = self._model_dtype(), self.device_
-        else:
-            parameter = next(module.parameters())
-            dtype, device = parameter.dtype, parameter.device
-        for start in range(0, len(X), INFERENCE_BATCH_SIZE):
-            yield self._to_model_input(X[start:start + INFERENCE_BATCH_SIZE], dtype, device)
-
     def _posterior(self, X):
         """Posterior means and log-variances of every facet, as lists of numpy arrays."""
-        chunks = []
         with torch.inference_mode():
-            for batch in self._batches(X):
-                chunks.append([(m.double().cpu().numpy(), v.double().cpu().numpy())
-                               for m, v in self.module_.encode(batch)])
-        for j in range(self.n_facets):
-            _check_finite_output([chunk[j][0] for chunk in chunks], "the latent means")
-        return ([np.concatenate([chunk[j][0] for chunk in chunks]) for j in range(self.n_facets)],
-                [np.concatenate([chunk[j][1] for chunk in chunks]) for j in range(self.n_facets)])
+            posteriors = encode_posteriors(self.module_, _ModelRows(self, X, self.module_))
+        means, log_variances = ([_to_numpy(posterior[part]) for posterior in posteriors]
+                                for part in (0, 1))
+        for facet_means in means:
+            _check_finite_output([facet_means], "the latent means")
+        return means, log_variances
 
     def _cluster_log_proba(self, X, module=None):
         """``log q(c_j | x)`` of every facet under ``module`` (default ``module_``), a
         list of (n, K_j) numpy arrays."""
         module = self.module_ if module is None else module
-        chunks = []
         with torch.inference_mode():
-            for batch in self._batches(X, module):
-                posteriors = module.encode(batch)
-                chunks.append([module.cluster_log_posterior(j, mean, log_variance)
-                               .double().cpu().numpy()
-                               for j, (mean, log_variance) in enumerate(posteriors)])
-        for j in range(self.n_facets):
-            _check_finite_output([chunk[j] for chunk in chunks], "the cluster probabilities")
-        return [np.concatenate([chunk[j] for chunk in chunks]) for j in range(self.n_facets)]
+            log_proba = [_to_numpy(facet_log_proba) for facet_log_proba
+                         in cluster_log_proba(module, _ModelRows(self, X, module))]
+        for facet_log_proba in log_proba:
+            _check_finite_output([facet_log_proba], "the cluster probabilities")
+        return log_proba
 
     def _assignments(self, X, module=None):
         """The final evaluation-mode pass of ``fit`` over validated X under ``module``
@@ -1097,14 +1084,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                              np.split(Z, np.cumsum(self.latent_dims_)[:-1], axis=1)])
 
     def _decode(self, latents):
-        dtype = self._model_dtype()
         with torch.inference_mode():
-            output = self.module_.decode([z.to(self.device_, dtype) for z in latents])
-        with np.errstate(over="ignore", invalid="ignore"):
-            decoded = self._from_model_output(output)
-        _check_finite_output([decoded], "the decoded data",
-                             "the latent values lie far outside the range of the model")
-        return decoded
+            return self._from_model_mean(decode_mean(self.module_, latents))
 
     def sample(self, n_samples=1, facet=None, cluster=None, temperature=1.0, random_state=None):
         """Generate data from the model, optionally from one cluster of one facet.
@@ -1148,17 +1129,10 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                              f"for facet {facet}, got {cluster!r}")
         seed = int(check_random_state(random_state).randint(_MAX_SEED))
         generator = torch.Generator(device=self.device_).manual_seed(seed)
-        latents, labels = [], []
         with torch.inference_mode():
-            for j, prior in enumerate(self.module_.priors):
-                if j == facet:
-                    clusters = torch.full((n_samples,), int(cluster), device=self.device_)
-                else:
-                    clusters = torch.multinomial(prior.log_weights().exp(), n_samples,
-                                                 replacement=True, generator=generator)
-                latents.append(prior.sample(clusters, temperature, generator))
-                labels.append(clusters.cpu().numpy())
-        return self._decode(latents), _one_facet_flat(np.stack(labels, axis=1))
+            mean, clusters = sample_module(self.module_, n_samples, generator, facet, cluster,
+                                           temperature)
+            return self._from_model_mean(mean), _one_facet_flat(clusters.cpu().numpy())
 
     def score(self, X, y=None):
         """Mean evidence lower bound (ELBO) per sample, in nats; higher is better.
@@ -1447,6 +1421,22 @@ def _guide_facets(config, X_train, seed):
     return (dict(config, n_clusters=tuple(n_clusters)),
             dict(guide_labels=torch.as_tensor(labels, device=X_train.device),
                  guide_strength=strength))
+
+
+class _ModelRows:
+    """Validated numpy X as the input of a module, standardised (on the host, in the
+    module's dtype) only for the rows sliced: what :mod:`skmfc.nn.inference` reads in
+    chunks, without a standardised copy of all of X."""
+
+    def __init__(self, estimator, X, module):
+        self.estimator, self.X = estimator, X
+        self.dtype = next(module.parameters()).dtype
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, rows):
+        return self.estimator._to_model_input(self.X[rows], self.dtype, "cpu")
 
 
 def _one_facet_flat(labels):

@@ -21,9 +21,10 @@ from sklearn.mixture import GaussianMixture
 
 from skmfc._device import (PRECISIONS, autocast, device_of, set_tensor_float32,
                            uses_tensor_float32)
+from skmfc.nn.inference import (INFERENCE_BATCH_SIZE, cluster_scores, elbo_samples,
+                                encode_means, encode_posteriors)
+from skmfc.nn.inference import mean_elbo as validation_elbo
 
-# Prediction and encoding run in chunks of this many rows to bound memory.
-INFERENCE_BATCH_SIZE = 4096
 # The prior's Gaussian mixture is fitted to the posterior means of at most this many rows
 # (hundreds per component for the usual K; its fit costs time in every progressive step).
 GMM_MAX_SAMPLES = 10000
@@ -154,26 +155,6 @@ def _random_rows(X, max_rows, random_state):
 
 
 @torch.no_grad()
-def encode_posteriors(module, X, batch_size=INFERENCE_BATCH_SIZE):
-    """Posterior means and log-variances of every facet for the whole of ``X`` (on the
-    module's device or in host memory), in eval mode: a list of ``(mean, log_variance)``
-    pairs on the module's device, lowest facet first."""
-    was_training = module.training
-    module.eval()
-    device = device_of(module)
-    chunks = [module.encode(X[start:start + batch_size].to(device, non_blocking=True))
-              for start in range(0, len(X), batch_size)]
-    module.train(was_training)
-    return [tuple(torch.cat([chunk[facet][part] for chunk in chunks]) for part in (0, 1))
-            for facet in range(module.n_facets)]
-
-
-def encode_means(module, X, batch_size=INFERENCE_BATCH_SIZE):
-    """Posterior means of every facet for the whole of ``X``, in eval mode."""
-    return [mean for mean, _ in encode_posteriors(module, X, batch_size)]
-
-
-@torch.no_grad()
 def initialise_prior(module, facet, X, random_state, initial_variance=None):
     """Fit a diagonal Gaussian mixture to the current encoder's means and copy it in.
 
@@ -265,18 +246,12 @@ def reseed_dead_clusters(module, facets, X, min_share, cluster_shares=None, rand
 
 def _reseed_facet(module, facet, means, log_variances, min_share):
     prior = module.priors[facet]
-    log_proba, scores = [], []
-    # Scored in chunks: the (n, K, d) intermediate of the whole data can be large.
-    for start in range(0, len(means), INFERENCE_BATCH_SIZE):
-        chunk = slice(start, start + INFERENCE_BATCH_SIZE)
-        cluster_scores = module.cluster_scores(facet, means[chunk], log_variances[chunk])
-        log_proba.append(torch.log_softmax(cluster_scores, dim=-1))
-        scores.append(torch.logsumexp(cluster_scores, dim=-1))
-    share = torch.cat(log_proba).exp().mean(0)
+    log_proba, log_evidence = cluster_scores(module, facet, means, log_variances)
+    share = log_proba.exp().mean(0)
     dead = torch.nonzero(share < min_share / prior.n_clusters).flatten()
     if len(dead) == 0 or len(dead) == prior.n_clusters:
         return 0
-    worst_points = torch.argsort(torch.cat(scores))[:len(dead)]
+    worst_points = torch.argsort(log_evidence)[:len(dead)]
     live = torch.ones(prior.n_clusters, dtype=torch.bool, device=share.device)
     live[dead] = False
     variances = prior.variances()
@@ -288,63 +263,6 @@ def _reseed_facet(module, facet, means, log_variances, min_share):
     weights[dead] = weights[live].mean()
     prior.set_components(new_means, new_variances, weights / weights.sum())
     return len(dead)
-
-
-@torch.no_grad()
-def validation_elbo(module, X, seed):
-    """Mean ELBO per sample of ``X`` in evaluation mode, every facet switched on: the
-    early-stopping criterion, in the standardised units of the module.
-
-    The KL terms are those of :meth:`~skmfc.nn.MFCVAE.elbo_terms` (exact for the
-    closed-form posterior); the reconstruction uses one sample of ``z`` drawn with a
-    generator seeded by ``seed``, so the value is a deterministic function of the weights.
-    ``X`` may be on the module's device or in host memory.
-    """
-    generator = torch.Generator(device=device_of(module)).manual_seed(seed)
-    total = torch.zeros((), dtype=torch.float64, device=device_of(module))
-    for elbo in _chunk_elbos(module, X, generator=generator):
-        total += elbo.sum().double()
-    return float(total) / len(X)
-
-
-def elbo_samples(module, X, noise):
-    """ELBO of every row of ``X`` in evaluation mode, at the posterior sample given by
-    ``noise``: :meth:`MFCVAEClustering.score_samples` in standardised units.
-
-    Parameters
-    ----------
-    module : MFCVAE
-        The model.
-    X : Tensor
-        Model input, on the module's device or in host memory.
-    noise : list of Tensor of shape (len(X), d_j)
-        Standard normal draws per facet: ``z_j = mean_j + std_j * noise_j``.
-
-    Returns
-    -------
-    Tensor of shape (len(X),)
-        In float64, on the module's device.
-    """
-    return torch.cat([elbo.double() for elbo in _chunk_elbos(module, X, noise=noise)])
-
-
-def _chunk_elbos(module, X, generator=None, noise=None):
-    """Yield the ELBO of every row of each inference chunk of ``X`` in evaluation mode,
-    with the posterior noise drawn from ``generator`` or sliced from ``noise``."""
-    was_training = module.training
-    module.eval()
-    device = device_of(module)
-    try:
-        for start in range(0, len(X), INFERENCE_BATCH_SIZE):
-            stop = start + INFERENCE_BATCH_SIZE
-            chunk = X[start:stop].to(device, non_blocking=True)
-            chunk_noise = None if noise is None else [block[start:stop].to(chunk)
-                                                      for block in noise]
-            reconstruction, kl = module.elbo_terms(chunk, generator=generator,
-                                                   noise=chunk_noise)
-            yield reconstruction - kl.sum(-1)
-    finally:
-        module.train(was_training)
 
 
 def _snapshot(module, optimizer):
