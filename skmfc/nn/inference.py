@@ -88,42 +88,13 @@ def encode_posteriors(module, X, batch_size=INFERENCE_BATCH_SIZE):
 
 
 def encode_means(module, X, batch_size=INFERENCE_BATCH_SIZE):
-    """Posterior means of every facet for the whole of ``X``.
-
-    Parameters
-    ----------
-    module : MFCVAE
-        The model.
-    X : Tensor or row-sliceable
-        Model input, on the module's device or in host memory.
-    batch_size : int, default=INFERENCE_BATCH_SIZE
-        Rows encoded at once.
-
-    Returns
-    -------
-    list of Tensor
-        Of shape (len(X), d_j) per facet, on the module's device.
-    """
+    """The means of :func:`encode_posteriors`: a list of (len(X), d_j) tensors."""
     return [mean for mean, _ in encode_posteriors(module, X, batch_size)]
 
 
 def cluster_log_proba(module, X, batch_size=INFERENCE_BATCH_SIZE):
-    """``log q(c_j | x)`` of every facet for the whole of ``X``.
-
-    Parameters
-    ----------
-    module : MFCVAE
-        The model.
-    X : Tensor or row-sliceable
-        Model input, on the module's device or in host memory.
-    batch_size : int, default=INFERENCE_BATCH_SIZE
-        Rows encoded at once.
-
-    Returns
-    -------
-    list of Tensor
-        Of shape (len(X), K_j) per facet, on the module's device.
-    """
+    """``log q(c_j | x)`` of every facet for the whole of ``X`` (taken as by
+    :func:`encode_posteriors`): a list of (len(X), K_j) tensors on the module's device."""
     chunks = []
     with _EvalMode(module):
         for _, _, chunk in row_chunks(X, _device_of(module), batch_size):
