@@ -142,9 +142,9 @@ def elbo_samples(module, X, noise):
     Parameters
     ----------
     module : MFCVAE
-        The model.
+        The model that scores.
     X : Tensor or row-sliceable
-        Model input, on the module's device or in host memory.
+        Rows to score, on the module's device or in host memory.
     noise : list of Tensor of shape (len(X), d_j)
         Standard normal draws per facet: ``z_j = mean_j + std_j * noise_j``.
 
@@ -168,7 +168,7 @@ def mean_elbo(module, X, seed):
     module : MFCVAE
         The model.
     X : Tensor or row-sliceable
-        Model input, on the module's device or in host memory.
+        Rows to average over, on the module's device or in host memory.
     seed : int
         Seeds the posterior sample.
 
