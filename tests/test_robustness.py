@@ -13,6 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import skmfc.estimator
 import skmfc.training
+import skmfc.training.loop
 from skmfc.nn import MFCVAE
 from tests.conftest import tiny_estimator
 
@@ -115,14 +116,14 @@ def test_extreme_values_train_to_finite_outputs(X):
 # ---------------------------------------------------------------------- Ctrl-C
 def test_ctrl_c_keeps_the_last_completed_epoch(X, monkeypatch):
     snapshots = []
-    original_snapshot = skmfc.training._snapshot
+    original_snapshot = skmfc.training.loop._snapshot
 
     def recording_snapshot(module, optimizer):
         snapshot = original_snapshot(module, optimizer)
         snapshots.append(snapshot[0])
         return snapshot
 
-    monkeypatch.setattr(skmfc.training, "_snapshot", recording_snapshot)
+    monkeypatch.setattr(skmfc.training.loop, "_snapshot", recording_snapshot)
     # 5 batches per epoch: call 13 is in epoch 3.
     patch_loss(monkeypatch, lambda n, loss, x: (_ for _ in ()).throw(KeyboardInterrupt)
                if n == 13 else loss())
@@ -194,14 +195,14 @@ def test_out_of_memory_at_the_smallest_batch_says_what_to_change(X, monkeypatch)
 # ---------------------------------------------------------------------- early stopping
 def test_early_stopping_acts_in_the_last_step_and_restores_the_best_weights(X, monkeypatch):
     evaluated = []  # (validation ELBO, weights) after every epoch
-    original = skmfc.training.validation_elbo
+    original = skmfc.training.loop.validation_elbo
 
     def recording_validation(module, *args):
         score = original(module, *args)
         evaluated.append((score, {k: v.clone() for k, v in module.state_dict().items()}))
         return score
 
-    monkeypatch.setattr(skmfc.training, "validation_elbo", recording_validation)
+    monkeypatch.setattr(skmfc.training.loop, "validation_elbo", recording_validation)
     # tol so large that no epoch improves: stop n_iter_no_change epochs after the first
     # eligible one, which comes once facet 0 has faded in and the priors were refitted.
     est = tiny_estimator(max_iter=20, progressive=True, early_stopping=True, n_iter_no_change=2,
@@ -238,8 +239,8 @@ def test_warm_start_continues_the_fitted_network(X, monkeypatch):
     first_curve, first_module = list(est.elbo_curve_), est.module_
     first_weights = {k: v.clone() for k, v in first_module.state_dict().items()}
     initialisations = []
-    original = skmfc.training.initialise_prior
-    monkeypatch.setattr(skmfc.training, "initialise_prior",
+    original = skmfc.training.loop.initialise_prior
+    monkeypatch.setattr(skmfc.training.loop, "initialise_prior",
                         lambda *a, **k: initialisations.append(1) or original(*a, **k))
     est.set_params(max_iter=3).fit(X)
     assert initialisations == []  # the priors were kept
@@ -288,7 +289,7 @@ def test_converged_means_the_elbo_stopped_improving_by_tol(X):
 
 
 def test_an_epoch_that_ends_in_a_non_finite_state_is_no_rollback_point(X, monkeypatch):
-    original = skmfc.training.reseed_dead_clusters
+    original = skmfc.training.loop.reseed_dead_clusters
     calls = {"n": 0}
 
     def corrupting(module, *args, **kwargs):
@@ -299,7 +300,7 @@ def test_an_epoch_that_ends_in_a_non_finite_state_is_no_rollback_point(X, monkey
                 module.priors[-1].means.fill_(math.inf)
         return result
 
-    monkeypatch.setattr(skmfc.training, "reseed_dead_clusters", corrupting)
+    monkeypatch.setattr(skmfc.training.loop, "reseed_dead_clusters", corrupting)
     with pytest.warns(RuntimeWarning, match="non-finite in epoch 2"):
         est = tiny_estimator(max_iter=4).fit(X)
     assert est.n_iter_ == 4
