@@ -21,7 +21,7 @@ from skmfc.merging import AUTO_MAX_CLUSTERS, merge_module_clusters
 from skmfc.nn import MFCVAE
 from skmfc.nn.inference import cluster_log_proba, decode_mean, elbo_samples, encode_posteriors
 from skmfc.nn.inference import sample as sample_module
-from skmfc.persistence import _rebuild_module, load_estimator, save_estimator
+from skmfc.persistence import _module_state, _rebuild_module, load_estimator, save_estimator
 from skmfc.selection import restart_agreement, select_restart
 from skmfc.training import split_epochs, train
 
@@ -732,7 +732,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                     labels = _unless_interrupted(
                         history, "the labels of X for init_selection",
                         lambda: self._restart_labels(module, X), None)
-                    host_copy = _host_copy(module)
+                    host_copy = _module_state(module)
             except FloatingPointError as error:
                 # The traceback holds train()'s frames and so the failed module: keep it
                 # only for the last restart, whose error may be raised.
@@ -1372,10 +1372,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         state = dict(super().__getstate__())  # object.__getstate__ returns __dict__ itself
         if "module_" in state:
             module = state.pop("module_")
-            state["_module_config"] = module.config
-            state["_module_state"] = {name: tensor.detach().cpu()
-                                      for name, tensor in module.state_dict().items()}
-            state["_module_dtype"] = str(next(module.parameters()).dtype).replace("torch.", "")
+            (state["_module_config"], state["_module_state"], state["_module_dtype"],
+             _) = _module_state(module)
             state["device_"] = str(self.device_)
         return state
 
@@ -1524,19 +1522,10 @@ def _unless_interrupted(history, what, compute, default):
         return default
 
 
-def _host_copy(module):
-    """What :func:`_from_host_copy` needs to rebuild ``module`` exactly: its config, its
-    weights in host memory (shared with the module on the CPU, copied from a GPU), its
-    dtype and its device."""
-    state = {name: tensor.detach().cpu() for name, tensor in module.state_dict().items()}
-    parameter = next(module.parameters())
-    return (module.config, state, str(parameter.dtype).replace("torch.", ""),
-            parameter.device)
-
-
 def _from_host_copy(host_copy):
-    """The module :func:`_host_copy` saved, ready for inference on its device; torch's
-    global random state is left untouched by the new module's initialisation."""
+    """The module that :func:`skmfc.persistence._module_state` copied to host memory,
+    ready for inference on its device; torch's global random state is left untouched by
+    the new module's initialisation."""
     config, state, dtype, device = host_copy
     with torch.random.fork_rng(devices=[]):
         module, _ = _rebuild_module(config, state, dtype, device)

@@ -117,10 +117,10 @@ def save_estimator(estimator, path):
         "module": None,
     }
     if module is not None:
-        metadata["module"] = {"config": encoder.encode(module.config, "module.config"),
-                              "dtype": str(next(module.parameters()).dtype).replace("torch.", "")}
-        for key, tensor in module.state_dict().items():
-            tensors[f"module.{key}"] = tensor.detach().to("cpu", copy=True).contiguous()
+        config, module_tensors, dtype, _ = _module_state(module, copy=True)
+        metadata["module"] = {"config": encoder.encode(config, "module.config"), "dtype": dtype}
+        for key, tensor in module_tensors.items():
+            tensors[f"module.{key}"] = tensor
     metadata_text = json.dumps(metadata, allow_nan=False, sort_keys=True)
     payload = {
         "format": FORMAT_NAME,
@@ -649,6 +649,38 @@ class _Decoder:
             return self.tensors[key].numpy().astype(dtype, copy=True)
         except (TypeError, ValueError, RuntimeError):
             self.fail(f"its tensor {key!r} cannot be read as an array of {dtype}")
+
+
+def _module_state(module, copy=False):
+    """What :func:`_rebuild_module` needs to rebuild ``module`` exactly, in host memory:
+    shared by :func:`save_estimator`, pickling and the restarts kept aside by ``fit``.
+
+    Parameters
+    ----------
+    module : MFCVAE
+        The module.
+    copy : bool, default=False
+        Copy the weights even where they are already in host memory (otherwise they are
+        shared with a module on the CPU), contiguous.
+
+    Returns
+    -------
+    config : dict
+        ``module.config``.
+    state : dict of Tensor
+        The state dict in host memory.
+    dtype : str
+        The weights' dtype, e.g. ``"float64"``.
+    device : torch.device
+        Where the module lives.
+    """
+    if copy:
+        state = {name: tensor.detach().to("cpu", copy=True).contiguous()
+                 for name, tensor in module.state_dict().items()}
+    else:
+        state = {name: tensor.detach().cpu() for name, tensor in module.state_dict().items()}
+    parameter = next(module.parameters())
+    return module.config, state, str(parameter.dtype).replace("torch.", ""), parameter.device
 
 
 def _rebuild_module(config, state, dtype, device, stacklevel=2):
