@@ -1,5 +1,6 @@
 """The scikit-learn face of MFCVAE: parameters, validation, numpy in and numpy out."""
 
+import dataclasses
 import math
 import warnings
 from numbers import Integral, Real
@@ -450,8 +451,64 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         return self
 
     def _fit(self, X):
-        X, array_image_shape = _image_rows(X)
         warm = bool(self.warm_start) and hasattr(self, "module_")
+        X, layout = self._check_fit_input(X, warm)
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(_MAX_SEED))
+        X_fit, X_validation = self._hold_out(X, seed, layout.n_clusters)
+        device = resolve_device(self.device)
+        if warm:
+            layout, config = self._continued_network(X, layout)
+        else:
+            config = self._new_network(X, layout)
+        # Restart 0 trains with the seed a single fit has always used. Every restart is
+        # scored with one seed, as score() scores, so their ELBOs differ by the weights alone.
+        n_restarts = 1 if warm else self.n_init
+        seeds = [seed] + [int(rng.randint(_MAX_SEED)) for _ in range(n_restarts - 1)]
+        score_seed = self._seed if warm else seed
+        if not isinstance(self.progressive, str) and self.progressive and not warm:
+            split_epochs(self.max_iter, self.n_facets)  # says so now if max_iter is too few
+        options = self._train_options(layout, len(X_fit), device, warm)
+        try:
+            X_train = self._training_input(X_fit, device)
+            X_held_out = None if X_validation is None else self._training_input(X_validation,
+                                                                                device)
+
+            def train_restart(index, restart_seed):
+                description = "MFCVAE" if n_restarts == 1 else f"MFCVAE restart {index}"
+                return self._train_once(config, warm, X_train, X_held_out, device,
+                                        restart_seed, description, options)
+
+            (best_init, module, history, init_elbos, init_scores,
+             interrupted_at) = self._best_restart(seeds, train_restart, X, score_seed)
+        except torch.cuda.OutOfMemoryError as error:
+            if "device='cpu'" in str(error):
+                raise
+            raise torch.cuda.OutOfMemoryError(
+                f"{device} ran out of memory while training on {len(X)} samples "
+                f"({str(error).splitlines()[0] if str(error) else 'out of memory'}): use a "
+                "smaller batch_size, smaller hidden_sizes, or device='cpu'") from error
+        self._record_training(X, warm, seed, module, device, layout, history, best_init,
+                              init_elbos, init_scores)
+        # A final pass in evaluation mode: fit_predict(X) == fit(X).predict(X).
+        labels, log_proba = _unless_interrupted(
+            history, "the final pass for labels_", lambda: self._assignments(X),
+            (np.full((len(X), self.n_facets), -1), None))
+        self._record_labels(labels, log_proba)
+        if interrupted_at is not None or history.skipped_passes:
+            self._warn_interrupted(history, interrupted_at, n_restarts)
+        elif not self.converged_:
+            watched = "validation" if self.early_stopping else "training"
+            warnings.warn(
+                f"MFCVAE did not converge: the {watched} ELBO still improved by more than "
+                f"tol={self.tol} within the last n_iter_no_change={self.n_iter_no_change} "
+                f"epochs (counted once every facet is switched on) when max_iter="
+                f"{self.max_iter} epochs ran out; increase max_iter, or tol",
+                ConvergenceWarning, stacklevel=4)
+
+    def _check_fit_input(self, X, warm):
+        """Validated training X and the layout of the network the parameters ask for."""
+        X, array_image_shape = _image_rows(X)
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2,
                           reset=not warm)
         image_shape = self._check_image_shape(array_image_shape, X.shape[1])
@@ -461,13 +518,10 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         if architecture == "conv" and image_shape is None:
             raise ValueError("architecture='conv' needs images: pass X of shape (n, H, W, C) "
                              "or (n, C, H, W), or flat X with image_shape=(H, W, C)")
-        n_samples = X.shape[0]
-        n_validation = (math.ceil(self.validation_fraction * n_samples)
-                        if self.early_stopping else 0)
-        auto_clusters = isinstance(self.n_clusters, str)  # "auto"
-        if auto_clusters:
+        if isinstance(self.n_clusters, str):  # "auto"
             # An upper bound, never more than the samples left to train on.
-            n_clusters = (min(AUTO_MAX_CLUSTERS, max(1, n_samples - n_validation)),) \
+            n_clusters = (min(AUTO_MAX_CLUSTERS,
+                              max(1, X.shape[0] - self._n_validation(X.shape[0]))),) \
                 * self.n_facets
         else:
             n_clusters = self._per_facet("n_clusters", self.n_clusters)
@@ -478,8 +532,17 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                             else tuple(min(32 * 2 ** level, 256) for level in levels))
         else:
             hidden_sizes = self._per_facet("hidden_sizes", self.hidden_sizes)
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(_MAX_SEED))
+        return X, _Layout(architecture, image_shape, n_clusters, latent_dims, hidden_sizes)
+
+    def _n_validation(self, n_samples):
+        """Rows held out for early stopping."""
+        return math.ceil(self.validation_fraction * n_samples) if self.early_stopping else 0
+
+    def _hold_out(self, X, seed, n_clusters):
+        """The rows to train on and, with early stopping, the rows held out (chosen by
+        ``seed``; None without)."""
+        n_samples = len(X)
+        n_validation = self._n_validation(n_samples)
         X_fit, X_validation = X, None
         if self.early_stopping:
             n_fit = n_samples - n_validation
@@ -497,80 +560,66 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             raise ValueError(
                 f"n_samples={len(X_fit)} must be >= the number of clusters of every facet, "
                 f"got n_clusters={n_clusters}")
-        device = resolve_device(self.device)
+        return X_fit, X_validation
 
-        if warm:
-            fitted_clusters = tuple(self.module_.config["n_clusters"])
-            # Merging ("auto") and guides leave facets with fewer clusters than asked for.
-            if auto_clusters or all(fitted <= asked
-                                    for fitted, asked in zip(fitted_clusters, n_clusters)):
-                n_clusters = fitted_clusters
-            self._check_warm_start(architecture, image_shape, hidden_sizes, latent_dims,
-                                   n_clusters)
-            likelihood, likelihood_std = self.likelihood_, self.likelihood_std_
-            if likelihood == "bernoulli" and (X.min() < 0.0 or X.max() > 1.0):
-                raise ValueError("warm_start=True continues a model with the Bernoulli "
-                                 "likelihood, which needs every value of X in [0, 1]")
-            config = self.module_.config
-        else:
-            likelihood, offset, scale, likelihood_std = self._likelihood_and_scale(X)
-            config = dict(
-                input_shape=((X.shape[1],) if architecture == "mlp"
-                             else (image_shape[2], image_shape[0], image_shape[1])),
-                hidden_sizes=hidden_sizes, latent_dims=latent_dims,
-                n_clusters=n_clusters, covariance_type=self.covariance_type,
-                learn_weights=self.learn_weights, likelihood=likelihood,
-                likelihood_std=1.0 if likelihood_std is None else likelihood_std / scale,
-                categorical_posterior=self.categorical_posterior, architecture=architecture)
-            self.architecture_ = architecture
-            self.image_shape_ = image_shape
-            self.input_offset_ = offset
-            self.input_scale_ = scale
+    def _continued_network(self, X, layout):
+        """For a warm start: the layout with the fitted facets' clusters, checked against
+        the fitted network, and that network's configuration."""
+        fitted_clusters = tuple(self.module_.config["n_clusters"])
+        # Merging ("auto") and guides leave facets with fewer clusters than asked for.
+        if isinstance(self.n_clusters, str) or all(
+                fitted <= asked for fitted, asked in zip(fitted_clusters, layout.n_clusters)):
+            layout = dataclasses.replace(layout, n_clusters=fitted_clusters)
+        self._check_warm_start(layout.architecture, layout.image_shape, layout.hidden_sizes,
+                               layout.latent_dims, layout.n_clusters)
+        if self.likelihood_ == "bernoulli" and (X.min() < 0.0 or X.max() > 1.0):
+            raise ValueError("warm_start=True continues a model with the Bernoulli "
+                             "likelihood, which needs every value of X in [0, 1]")
+        return layout, self.module_.config
 
-        # Restart 0 trains with the seed a single fit has always used. Every restart is
-        # scored with one seed, as score() scores, so their ELBOs differ by the weights alone.
-        n_restarts = 1 if warm else self.n_init
-        seeds = [seed] + [int(rng.randint(_MAX_SEED)) for _ in range(n_restarts - 1)]
-        score_seed = self._seed if warm else seed
-        if not isinstance(self.progressive, str) and self.progressive and not warm:
-            split_epochs(self.max_iter, self.n_facets)  # says so now if max_iter is too few
-        train_options = dict(
+    def _new_network(self, X, layout):
+        """The configuration of a new network for X; sets the likelihood and the
+        standardisation of the inputs (``architecture_``, ``input_scale_``, ...) that
+        :meth:`_to_model_input` reads."""
+        likelihood, offset, scale, likelihood_std = self._likelihood_and_scale(X)
+        self.architecture_ = layout.architecture
+        self.image_shape_ = layout.image_shape
+        self.input_offset_ = offset
+        self.input_scale_ = scale
+        self.likelihood_ = likelihood
+        self.likelihood_std_ = likelihood_std
+        image_shape = layout.image_shape
+        return dict(
+            input_shape=((X.shape[1],) if layout.architecture == "mlp"
+                         else (image_shape[2], image_shape[0], image_shape[1])),
+            hidden_sizes=layout.hidden_sizes, latent_dims=layout.latent_dims,
+            n_clusters=layout.n_clusters, covariance_type=self.covariance_type,
+            learn_weights=self.learn_weights, likelihood=likelihood,
+            likelihood_std=1.0 if likelihood_std is None else likelihood_std / scale,
+            categorical_posterior=self.categorical_posterior,
+            architecture=layout.architecture)
+
+    def _train_options(self, layout, n_train, device, warm):
+        """The options of :func:`skmfc.training.train` shared by every restart."""
+        return _TrainOptions(
             fade_in_fraction=self.fade_in_fraction,
-            batch_size=min(self.batch_size, len(X_fit)),
+            batch_size=min(self.batch_size, n_train),
             learning_rate=self.learning_rate,
-            free_nats=[self.free_bits * d for d in latent_dims],
+            free_nats=tuple(self.free_bits * d for d in layout.latent_dims),
             prior_refit_fraction=self.prior_refit_fraction,
             kl_warmup_fraction=0.0 if warm else self.kl_warmup_fraction,
             initial_variance=1.0 if self.prior_refit_fraction > 0 else 0.01,
             min_cluster_share=self.min_cluster_share, initialise_priors=not warm,
             n_iter_no_change=self.n_iter_no_change, tol=self.tol,
             cuda_graphs=uses_cuda_graphs(device), precision=resolve_precision(self.precision))
-        try:
-            X_train = self._training_input(X_fit, device)
-            train_options["X_validation"] = (
-                None if X_validation is None else self._training_input(X_validation, device))
 
-            def train_restart(index, restart_seed):
-                description = "MFCVAE" if n_restarts == 1 else f"MFCVAE restart {index}"
-                return self._train_once(config, warm, X_train, device, restart_seed,
-                                        description, train_options)
-
-            (best_init, module, history, init_elbos, init_scores,
-             interrupted_at) = self._best_restart(seeds, train_restart, X, score_seed)
-        except torch.cuda.OutOfMemoryError as error:
-            if "device='cpu'" in str(error):
-                raise
-            raise torch.cuda.OutOfMemoryError(
-                f"{device} ran out of memory while training on {n_samples} samples "
-                f"({str(error).splitlines()[0] if str(error) else 'out of memory'}): use a "
-                "smaller batch_size, smaller hidden_sizes, or device='cpu'") from error
-
+    def _record_training(self, X, warm, seed, module, device, layout, history, best_init,
+                         init_elbos, init_scores):
+        """Set the fitted attributes that training and the restarts decide."""
         self.module_ = module
         self.device_ = device
-        self.likelihood_ = likelihood
-        self.likelihood_std_ = likelihood_std
         self.n_clusters_ = tuple(module.config["n_clusters"])
-        self.latent_dims_ = latent_dims
+        self.latent_dims_ = layout.latent_dims
         self.init_elbos_ = init_elbos
         self.init_scores_ = init_scores
         self.best_init_ = best_init
@@ -588,27 +637,19 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.best_validation_score_ = (float(history.best_validation - to_input_units)
                                        if history.best_validation is not None else None)
         self.converged_ = not history.interrupted and history.converged
-        labels, log_proba = _unless_interrupted(
-            history, "the final pass for labels_", lambda: self._assignments(X),
-            (np.full((len(X), self.n_facets), -1), None))
+
+    def _record_labels(self, labels, log_proba):
+        """Set ``labels_`` and what they tell of the facets, from the final pass (labels
+        of shape (n, n_facets), -1 and no ``log_proba`` when Ctrl-C cut it short)."""
         self.labels_ = _one_facet_flat(labels)
         self.clusters_used_ = tuple(len(np.unique(column[column >= 0]))
                                     for column in labels.T)
         self.mean_confidence_ = (
             (math.nan,) * self.n_facets if log_proba is None
             else tuple(float(np.exp(lp.max(1)).mean()) for lp in log_proba))
-        if interrupted_at is not None or history.skipped_passes:
-            self._warn_interrupted(history, interrupted_at, n_restarts)
-        elif not self.converged_:
-            watched = "validation" if self.early_stopping else "training"
-            warnings.warn(
-                f"MFCVAE did not converge: the {watched} ELBO still improved by more than "
-                f"tol={self.tol} within the last n_iter_no_change={self.n_iter_no_change} "
-                f"epochs (counted once every facet is switched on) when max_iter="
-                f"{self.max_iter} epochs ran out; increase max_iter, or tol",
-                ConvergenceWarning, stacklevel=4)
 
-    def _train_once(self, config, warm, X_train, device, seed, description, train_options):
+    def _train_once(self, config, warm, X_train, X_validation, device, seed, description,
+                    options):
         """Train one module from ``seed`` (or continue the fitted one when ``warm``).
 
         Parameters
@@ -619,14 +660,16 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             Start from the weights of ``module_``.
         X_train : Tensor
             Standardised training data, on ``device`` or (too large for it) in host memory.
+        X_validation : Tensor or None
+            Standardised held-out data, likewise, for early stopping.
         device : torch.device
             Training device.
         seed : int
             Seeds the weights, the batch order and the prior fits.
         description : str
             Label of the progress bar.
-        train_options : dict
-            The other keyword arguments of :func:`skmfc.training.train`.
+        options : _TrainOptions
+            The other options of :func:`skmfc.training.train`.
 
         Returns
         -------
@@ -638,8 +681,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         if self.guide is not None and not warm and len(config["n_clusters"]) > 1:
             config, guide_options = _guide_facets(config, X_train, seed)
         progressive = self._progressive(guided=bool(guide_options), warm=warm)
-        train_options = dict(train_options, progressive=progressive, epochs_per_step=(
-            split_epochs(self.max_iter, self.n_facets, progressive)))
+        epochs_per_step = split_epochs(self.max_iter, self.n_facets, progressive)
         with torch.random.fork_rng(devices=cuda_devices(device)):
             torch.manual_seed(seed)
             module = MFCVAE.from_config(config)
@@ -653,7 +695,9 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                     progress.update(1)
 
                 history = train(module, X_train, seed=seed, on_epoch_end=show_progress,
-                                **train_options, **guide_options)
+                                X_validation=X_validation, progressive=progressive,
+                                epochs_per_step=epochs_per_step,
+                                **dataclasses.asdict(options), **guide_options)
             if self.n_clusters == "auto":
                 module = _unless_interrupted(
                     history, "the merging of clusters",
@@ -1419,6 +1463,37 @@ def _guide_facets(config, X_train, seed):
     return (dict(config, n_clusters=tuple(n_clusters)),
             dict(guide_labels=torch.as_tensor(labels, device=X_train.device),
                  guide_strength=strength))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Layout:
+    """The shape of the network, as the parameters and the training data decide it."""
+
+    architecture: str
+    image_shape: tuple
+    n_clusters: tuple
+    latent_dims: tuple
+    hidden_sizes: tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class _TrainOptions:
+    """The options of :func:`skmfc.training.train` that the estimator's parameters set,
+    the same for every restart (see the parameters of the same names)."""
+
+    fade_in_fraction: float
+    batch_size: int
+    learning_rate: float
+    free_nats: tuple
+    prior_refit_fraction: float
+    kl_warmup_fraction: float
+    initial_variance: float
+    min_cluster_share: float
+    initialise_priors: bool
+    n_iter_no_change: int
+    tol: float
+    cuda_graphs: bool
+    precision: str
 
 
 class _ModelRows:
