@@ -54,6 +54,18 @@ def test_no_import_cycle():
     assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
 
 
-def test_the_torch_modules_know_nothing_of_scikit_learn():
-    for path in (PACKAGE / "nn").rglob("*.py"):
-        assert "sklearn" not in path.read_text(), path
+def _imports_scikit_learn(path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = ([alias.name for alias in node.names] if isinstance(node, ast.Import) else
+                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        if any(name.split(".")[0] == "sklearn" for name in names):
+            return True
+    return False
+
+
+def test_below_the_estimator_only_the_prior_fits_use_scikit_learn():
+    below = [*(PACKAGE / "nn").rglob("*.py"), *(PACKAGE / "training").rglob("*.py"),
+             PACKAGE / "_device.py"]
+    users = sorted(path.relative_to(PACKAGE).as_posix() for path in below
+                   if _imports_scikit_learn(path))
+    assert users == ["training/priors.py"]

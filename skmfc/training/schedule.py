@@ -144,7 +144,7 @@ class Schedule:
         return [self.n_facets - 1 - step] if self.progressive else range(self.n_facets)
 
     def fade_in_batches(self, step, n_batches):
-        """Batches over which the facet of ``step`` fades in, with ``n_batches`` a epoch."""
+        """Batches over which the facet of ``step`` fades in, with ``n_batches`` an epoch."""
         return max(1, int(round(self.fade_in_fraction * self.epochs_per_step[step] * n_batches)))
 
     def batch_weights(self, step, epoch_in_step, epoch, n_batches, batch):
