@@ -24,7 +24,7 @@ from skmfc.nn.inference import cluster_log_proba, decode_mean, elbo_samples, enc
 from skmfc.nn.inference import sample as sample_module
 from skmfc.persistence import _module_state, _rebuild_module, load_estimator, save_estimator
 from skmfc.selection import restart_agreement, select_restart
-from skmfc.training import split_epochs, train
+from skmfc.training import AdvisedOutOfMemoryError, split_epochs, train
 
 _MAX_SEED = np.iinfo(np.int32).max
 # Data whose largest magnitude lies outside this range are standardised with a
@@ -481,9 +481,9 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
             (best_init, module, history, init_elbos, init_scores,
              interrupted_at) = self._best_restart(seeds, train_restart, X, score_seed)
+        except AdvisedOutOfMemoryError:
+            raise
         except torch.cuda.OutOfMemoryError as error:
-            if "device='cpu'" in str(error):
-                raise
             raise torch.cuda.OutOfMemoryError(
                 f"{device} ran out of memory while training on {len(X)} samples "
                 f"({str(error).splitlines()[0] if str(error) else 'out of memory'}): use a "

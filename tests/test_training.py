@@ -195,13 +195,14 @@ def test_non_finite_retries_halve_the_learning_rate_and_give_up_after_a_run_of_f
 
 
 def test_out_of_memory_halves_the_batch_size_down_to_the_smallest():
-    from skmfc.training.faults import halve_batch_size
+    from skmfc.training.faults import AdvisedOutOfMemoryError, halve_batch_size
     size, message = halve_batch_size(64, 8, epoch=0, reason="CUDA out of memory")
     assert size == 32 and "runs again with batch size 32" in message
     assert halve_batch_size(16, 8, 0, "")[0] == 8
-    with pytest.raises(torch.cuda.OutOfMemoryError,
+    with pytest.raises(AdvisedOutOfMemoryError,
                        match=r"epoch 3 at batch size 15 \(no room\).*device='cpu'"):
         halve_batch_size(15, 8, epoch=2, reason="no room")
+    assert issubclass(AdvisedOutOfMemoryError, torch.cuda.OutOfMemoryError)
 
 
 def test_early_stopping_keeps_the_best_and_counts_epochs_without_improvement():

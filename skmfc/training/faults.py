@@ -17,6 +17,11 @@ MAX_NONFINITE_RETRIES = 3
 MIN_BATCH_SIZE = 8
 
 
+class AdvisedOutOfMemoryError(torch.cuda.OutOfMemoryError):
+    """The device ran out of memory even in the smallest batches; the message says what
+    to change, so callers pass it on as it is."""
+
+
 class NonFiniteRetries:
     """Retries of an epoch whose loss or weights became non-finite, each with half the
     learning rate, at most ``max_retries`` in a row.
@@ -97,12 +102,13 @@ def halve_batch_size(batch_size, min_batch_size, epoch, reason):
 
     Raises
     ------
-    torch.cuda.OutOfMemoryError
-        When half of it is below ``min_batch_size``, with advice.
+    AdvisedOutOfMemoryError
+        (a ``torch.cuda.OutOfMemoryError``) when half of it is below ``min_batch_size``,
+        with advice.
     """
     smaller = batch_size // 2
     if smaller < min_batch_size:
-        raise torch.cuda.OutOfMemoryError(
+        raise AdvisedOutOfMemoryError(
             f"the device ran out of memory in epoch {epoch + 1} at batch size "
             f"{batch_size} ({reason}); the network does not fit "
             "in memory even in small batches: use smaller hidden_sizes, or "
