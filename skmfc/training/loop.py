@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from skmfc._device import PRECISIONS, device_of, set_tensor_float32, uses_tensor_float32
+from skmfc._device import (PRECISIONS, device_of, set_tensor_float32, uses_cuda_graphs,
+                           uses_tensor_float32)
 from skmfc.nn.inference import mean_elbo as validation_elbo
 from skmfc.training.faults import (MAX_NONFINITE_RETRIES, MIN_BATCH_SIZE, EarlyStopping,
                                    NonFiniteRetries, halve_batch_size)
@@ -204,7 +205,7 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
     device = device_of(module)
     tensor_float32 = uses_tensor_float32(precision, device)
     chunks = _host_chunks(X, device, batch_size, chunk_rows, guide_labels)
-    cuda_graphs = bool(cuda_graphs) and device.type == "cuda"
+    cuda_graphs = bool(cuda_graphs) and uses_cuda_graphs(device)
     orders = _Permutations(n_samples, torch.Generator().manual_seed(seed))
     optimizer = _adam(module, learning_rate, capturable=cuda_graphs)
     free_nats = torch.as_tensor(free_nats, dtype=X.dtype, device=device)
