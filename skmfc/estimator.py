@@ -1,5 +1,6 @@
 """The scikit-learn face of MFCVAE: parameters, validation, numpy in and numpy out."""
 
+import dataclasses
 import math
 import warnings
 from numbers import Integral, Real
@@ -13,17 +14,19 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
+from skmfc._device import (cuda_devices, fits_on_device, for_inference, resolve_device,
+                           resolve_precision, uses_cuda_graphs)
 from skmfc._noise import row_noise
 from skmfc.guide import GUIDE_STRENGTH, guide_partitions
 from skmfc.merging import AUTO_MAX_CLUSTERS, merge_module_clusters
 from skmfc.nn import MFCVAE
-from skmfc.persistence import _rebuild_module, load_estimator, save_estimator
+from skmfc.nn.inference import cluster_log_proba, decode_mean, elbo_samples, encode_posteriors
+from skmfc.nn.inference import sample as sample_module
+from skmfc.persistence import _module_state, _rebuild_module, load_estimator, save_estimator
 from skmfc.selection import restart_agreement, select_restart
-from skmfc.training import INFERENCE_BATCH_SIZE, elbo_samples, split_epochs, train
+from skmfc.training import AdvisedOutOfMemoryError, split_epochs, train
 
 _MAX_SEED = np.iinfo(np.int32).max
-# Training data larger than this fraction of a GPU's free memory stay in host memory.
-DEVICE_DATA_FRACTION = 0.5
 # Data whose largest magnitude lies outside this range are standardised with a
 # rescaling first, so that squares neither overflow nor underflow.
 _SAFE_MAGNITUDE = (1e-100, 1e100)
@@ -448,8 +451,64 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         return self
 
     def _fit(self, X):
-        X, array_image_shape = _image_rows(X)
         warm = bool(self.warm_start) and hasattr(self, "module_")
+        X, layout = self._check_fit_input(X, warm)
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(_MAX_SEED))
+        X_fit, X_validation = self._hold_out(X, seed, layout.n_clusters)
+        device = resolve_device(self.device)
+        if warm:
+            layout, config = self._continued_network(X, layout)
+        else:
+            config = self._new_network(X, layout)
+        # Restart 0 trains with the seed a single fit has always used. Every restart is
+        # scored with one seed, as score() scores, so their ELBOs differ by the weights alone.
+        n_restarts = 1 if warm else self.n_init
+        seeds = [seed] + [int(rng.randint(_MAX_SEED)) for _ in range(n_restarts - 1)]
+        score_seed = self._seed if warm else seed
+        if not isinstance(self.progressive, str) and self.progressive and not warm:
+            split_epochs(self.max_iter, self.n_facets)  # says so now if max_iter is too few
+        options = self._train_options(layout, len(X_fit), device, warm)
+        try:
+            X_train = self._training_input(X_fit, device)
+            X_held_out = None if X_validation is None else self._training_input(X_validation,
+                                                                                device)
+
+            def train_restart(index, restart_seed):
+                description = "MFCVAE" if n_restarts == 1 else f"MFCVAE restart {index}"
+                return self._train_once(config, warm, X_train, X_held_out, device,
+                                        restart_seed, description, options)
+
+            (best_init, module, history, init_elbos, init_scores,
+             interrupted_at) = self._best_restart(seeds, train_restart, X, score_seed)
+        except AdvisedOutOfMemoryError:
+            raise
+        except torch.cuda.OutOfMemoryError as error:
+            raise torch.cuda.OutOfMemoryError(
+                f"{device} ran out of memory while training on {len(X)} samples "
+                f"({str(error).splitlines()[0] if str(error) else 'out of memory'}): use a "
+                "smaller batch_size, smaller hidden_sizes, or device='cpu'") from error
+        self._record_training(X, warm, seed, module, device, layout, history, best_init,
+                              init_elbos, init_scores)
+        # A final pass in evaluation mode: fit_predict(X) == fit(X).predict(X).
+        labels, log_proba = _unless_interrupted(
+            history, "the final pass for labels_", lambda: self._assignments(X),
+            (np.full((len(X), self.n_facets), -1), None))
+        self._record_labels(labels, log_proba)
+        if interrupted_at is not None or history.skipped_passes:
+            self._warn_interrupted(history, interrupted_at, n_restarts)
+        elif not self.converged_:
+            watched = "validation" if self.early_stopping else "training"
+            warnings.warn(
+                f"MFCVAE did not converge: the {watched} ELBO still improved by more than "
+                f"tol={self.tol} within the last n_iter_no_change={self.n_iter_no_change} "
+                f"epochs (counted once every facet is switched on) when max_iter="
+                f"{self.max_iter} epochs ran out; increase max_iter, or tol",
+                ConvergenceWarning, stacklevel=4)
+
+    def _check_fit_input(self, X, warm):
+        """Validated training X and the layout of the network the parameters ask for."""
+        X, array_image_shape = _image_rows(X)
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2,
                           reset=not warm)
         image_shape = self._check_image_shape(array_image_shape, X.shape[1])
@@ -459,13 +518,10 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         if architecture == "conv" and image_shape is None:
             raise ValueError("architecture='conv' needs images: pass X of shape (n, H, W, C) "
                              "or (n, C, H, W), or flat X with image_shape=(H, W, C)")
-        n_samples = X.shape[0]
-        n_validation = (math.ceil(self.validation_fraction * n_samples)
-                        if self.early_stopping else 0)
-        auto_clusters = isinstance(self.n_clusters, str)  # "auto"
-        if auto_clusters:
+        if isinstance(self.n_clusters, str):  # "auto"
             # An upper bound, never more than the samples left to train on.
-            n_clusters = (min(AUTO_MAX_CLUSTERS, max(1, n_samples - n_validation)),) \
+            n_clusters = (min(AUTO_MAX_CLUSTERS,
+                              max(1, X.shape[0] - self._n_validation(X.shape[0]))),) \
                 * self.n_facets
         else:
             n_clusters = self._per_facet("n_clusters", self.n_clusters)
@@ -476,8 +532,17 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                             else tuple(min(32 * 2 ** level, 256) for level in levels))
         else:
             hidden_sizes = self._per_facet("hidden_sizes", self.hidden_sizes)
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(_MAX_SEED))
+        return X, _Layout(architecture, image_shape, n_clusters, latent_dims, hidden_sizes)
+
+    def _n_validation(self, n_samples):
+        """Rows held out for early stopping."""
+        return math.ceil(self.validation_fraction * n_samples) if self.early_stopping else 0
+
+    def _hold_out(self, X, seed, n_clusters):
+        """The rows to train on and, with early stopping, the rows held out (chosen by
+        ``seed``; None without)."""
+        n_samples = len(X)
+        n_validation = self._n_validation(n_samples)
         X_fit, X_validation = X, None
         if self.early_stopping:
             n_fit = n_samples - n_validation
@@ -495,81 +560,66 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             raise ValueError(
                 f"n_samples={len(X_fit)} must be >= the number of clusters of every facet, "
                 f"got n_clusters={n_clusters}")
-        device = _resolve_device(self.device)
+        return X_fit, X_validation
 
-        if warm:
-            fitted_clusters = tuple(self.module_.config["n_clusters"])
-            # Merging ("auto") and guides leave facets with fewer clusters than asked for.
-            if auto_clusters or all(fitted <= asked
-                                    for fitted, asked in zip(fitted_clusters, n_clusters)):
-                n_clusters = fitted_clusters
-            self._check_warm_start(architecture, image_shape, hidden_sizes, latent_dims,
-                                   n_clusters)
-            likelihood, likelihood_std = self.likelihood_, self.likelihood_std_
-            if likelihood == "bernoulli" and (X.min() < 0.0 or X.max() > 1.0):
-                raise ValueError("warm_start=True continues a model with the Bernoulli "
-                                 "likelihood, which needs every value of X in [0, 1]")
-            config = self.module_.config
-        else:
-            likelihood, offset, scale, likelihood_std = self._likelihood_and_scale(X)
-            config = dict(
-                input_shape=((X.shape[1],) if architecture == "mlp"
-                             else (image_shape[2], image_shape[0], image_shape[1])),
-                hidden_sizes=hidden_sizes, latent_dims=latent_dims,
-                n_clusters=n_clusters, covariance_type=self.covariance_type,
-                learn_weights=self.learn_weights, likelihood=likelihood,
-                likelihood_std=1.0 if likelihood_std is None else likelihood_std / scale,
-                categorical_posterior=self.categorical_posterior, architecture=architecture)
-            self.architecture_ = architecture
-            self.image_shape_ = image_shape
-            self.input_offset_ = offset
-            self.input_scale_ = scale
+    def _continued_network(self, X, layout):
+        """For a warm start: the layout with the fitted facets' clusters, checked against
+        the fitted network, and that network's configuration."""
+        fitted_clusters = tuple(self.module_.config["n_clusters"])
+        # Merging ("auto") and guides leave facets with fewer clusters than asked for.
+        if isinstance(self.n_clusters, str) or all(
+                fitted <= asked for fitted, asked in zip(fitted_clusters, layout.n_clusters)):
+            layout = dataclasses.replace(layout, n_clusters=fitted_clusters)
+        self._check_warm_start(layout.architecture, layout.image_shape, layout.hidden_sizes,
+                               layout.latent_dims, layout.n_clusters)
+        if self.likelihood_ == "bernoulli" and (X.min() < 0.0 or X.max() > 1.0):
+            raise ValueError("warm_start=True continues a model with the Bernoulli "
+                             "likelihood, which needs every value of X in [0, 1]")
+        return layout, self.module_.config
 
-        # Restart 0 trains with the seed a single fit has always used. Every restart is
-        # scored with one seed, as score() scores, so their ELBOs differ by the weights alone.
-        n_restarts = 1 if warm else self.n_init
-        seeds = [seed] + [int(rng.randint(_MAX_SEED)) for _ in range(n_restarts - 1)]
-        score_seed = self._seed if warm else seed
-        if not isinstance(self.progressive, str) and self.progressive and not warm:
-            split_epochs(self.max_iter, self.n_facets)  # says so now if max_iter is too few
-        train_options = dict(
+    def _new_network(self, X, layout):
+        """The configuration of a new network for X; sets the likelihood and the
+        standardisation of the inputs (``architecture_``, ``input_scale_``, ...) that
+        :meth:`_to_model_input` reads."""
+        likelihood, offset, scale, likelihood_std = self._likelihood_and_scale(X)
+        self.architecture_ = layout.architecture
+        self.image_shape_ = layout.image_shape
+        self.input_offset_ = offset
+        self.input_scale_ = scale
+        self.likelihood_ = likelihood
+        self.likelihood_std_ = likelihood_std
+        image_shape = layout.image_shape
+        return dict(
+            input_shape=((X.shape[1],) if layout.architecture == "mlp"
+                         else (image_shape[2], image_shape[0], image_shape[1])),
+            hidden_sizes=layout.hidden_sizes, latent_dims=layout.latent_dims,
+            n_clusters=layout.n_clusters, covariance_type=self.covariance_type,
+            learn_weights=self.learn_weights, likelihood=likelihood,
+            likelihood_std=1.0 if likelihood_std is None else likelihood_std / scale,
+            categorical_posterior=self.categorical_posterior,
+            architecture=layout.architecture)
+
+    def _train_options(self, layout, n_train, device, warm):
+        """The options of :func:`skmfc.training.train` shared by every restart."""
+        return _TrainOptions(
             fade_in_fraction=self.fade_in_fraction,
-            batch_size=min(self.batch_size, len(X_fit)),
+            batch_size=min(self.batch_size, n_train),
             learning_rate=self.learning_rate,
-            free_nats=[self.free_bits * d for d in latent_dims],
+            free_nats=tuple(self.free_bits * d for d in layout.latent_dims),
             prior_refit_fraction=self.prior_refit_fraction,
             kl_warmup_fraction=0.0 if warm else self.kl_warmup_fraction,
             initial_variance=1.0 if self.prior_refit_fraction > 0 else 0.01,
             min_cluster_share=self.min_cluster_share, initialise_priors=not warm,
             n_iter_no_change=self.n_iter_no_change, tol=self.tol,
-            cuda_graphs=device.type == "cuda",
-            precision="float32" if self.precision == "auto" else self.precision)
-        try:
-            X_train = self._training_input(X_fit, device)
-            train_options["X_validation"] = (
-                None if X_validation is None else self._training_input(X_validation, device))
+            cuda_graphs=uses_cuda_graphs(device), precision=resolve_precision(self.precision))
 
-            def train_restart(index, restart_seed):
-                description = "MFCVAE" if n_restarts == 1 else f"MFCVAE restart {index}"
-                return self._train_once(config, warm, X_train, device, restart_seed,
-                                        description, train_options)
-
-            (best_init, module, history, init_elbos, init_scores,
-             interrupted_at) = self._best_restart(seeds, train_restart, X, score_seed)
-        except torch.cuda.OutOfMemoryError as error:
-            if "device='cpu'" in str(error):
-                raise
-            raise torch.cuda.OutOfMemoryError(
-                f"{device} ran out of memory while training on {n_samples} samples "
-                f"({str(error).splitlines()[0] if str(error) else 'out of memory'}): use a "
-                "smaller batch_size, smaller hidden_sizes, or device='cpu'") from error
-
+    def _record_training(self, X, warm, seed, module, device, layout, history, best_init,
+                         init_elbos, init_scores):
+        """Set the fitted attributes that training and the restarts decide."""
         self.module_ = module
         self.device_ = device
-        self.likelihood_ = likelihood
-        self.likelihood_std_ = likelihood_std
         self.n_clusters_ = tuple(module.config["n_clusters"])
-        self.latent_dims_ = latent_dims
+        self.latent_dims_ = layout.latent_dims
         self.init_elbos_ = init_elbos
         self.init_scores_ = init_scores
         self.best_init_ = best_init
@@ -587,27 +637,19 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.best_validation_score_ = (float(history.best_validation - to_input_units)
                                        if history.best_validation is not None else None)
         self.converged_ = not history.interrupted and history.converged
-        labels, log_proba = _unless_interrupted(
-            history, "the final pass for labels_", lambda: self._assignments(X),
-            (np.full((len(X), self.n_facets), -1), None))
+
+    def _record_labels(self, labels, log_proba):
+        """Set ``labels_`` and what they tell of the facets, from the final pass (labels
+        of shape (n, n_facets), -1 and no ``log_proba`` when Ctrl-C cut it short)."""
         self.labels_ = _one_facet_flat(labels)
         self.clusters_used_ = tuple(len(np.unique(column[column >= 0]))
                                     for column in labels.T)
         self.mean_confidence_ = (
             (math.nan,) * self.n_facets if log_proba is None
             else tuple(float(np.exp(lp.max(1)).mean()) for lp in log_proba))
-        if interrupted_at is not None or history.skipped_passes:
-            self._warn_interrupted(history, interrupted_at, n_restarts)
-        elif not self.converged_:
-            watched = "validation" if self.early_stopping else "training"
-            warnings.warn(
-                f"MFCVAE did not converge: the {watched} ELBO still improved by more than "
-                f"tol={self.tol} within the last n_iter_no_change={self.n_iter_no_change} "
-                f"epochs (counted once every facet is switched on) when max_iter="
-                f"{self.max_iter} epochs ran out; increase max_iter, or tol",
-                ConvergenceWarning, stacklevel=4)
 
-    def _train_once(self, config, warm, X_train, device, seed, description, train_options):
+    def _train_once(self, config, warm, X_train, X_validation, device, seed, description,
+                    options):
         """Train one module from ``seed`` (or continue the fitted one when ``warm``).
 
         Parameters
@@ -618,14 +660,16 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             Start from the weights of ``module_``.
         X_train : Tensor
             Standardised training data, on ``device`` or (too large for it) in host memory.
+        X_validation : Tensor or None
+            Standardised held-out data, likewise, for early stopping.
         device : torch.device
             Training device.
         seed : int
             Seeds the weights, the batch order and the prior fits.
         description : str
             Label of the progress bar.
-        train_options : dict
-            The other keyword arguments of :func:`skmfc.training.train`.
+        options : _TrainOptions
+            The other options of :func:`skmfc.training.train`.
 
         Returns
         -------
@@ -637,9 +681,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         if self.guide is not None and not warm and len(config["n_clusters"]) > 1:
             config, guide_options = _guide_facets(config, X_train, seed)
         progressive = self._progressive(guided=bool(guide_options), warm=warm)
-        train_options = dict(train_options, progressive=progressive, epochs_per_step=(
-            split_epochs(self.max_iter, self.n_facets, progressive)))
-        with torch.random.fork_rng(devices=_cuda_devices(device)):
+        epochs_per_step = split_epochs(self.max_iter, self.n_facets, progressive)
+        with torch.random.fork_rng(devices=cuda_devices(device)):
             torch.manual_seed(seed)
             module = MFCVAE.from_config(config)
             if warm:
@@ -652,12 +695,14 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                     progress.update(1)
 
                 history = train(module, X_train, seed=seed, on_epoch_end=show_progress,
-                                **train_options, **guide_options)
+                                X_validation=X_validation, progressive=progressive,
+                                epochs_per_step=epochs_per_step,
+                                **dataclasses.asdict(options), **guide_options)
             if self.n_clusters == "auto":
                 module = _unless_interrupted(
                     history, "the merging of clusters",
                     lambda: merge_module_clusters(module, X_train, random_state=seed), module)
-        return _for_inference(module), history
+        return for_inference(module), history
 
     def _progressive(self, guided, warm):
         """Whether one training run is progressive: never for a warm start (which goes
@@ -731,7 +776,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                     labels = _unless_interrupted(
                         history, "the labels of X for init_selection",
                         lambda: self._restart_labels(module, X), None)
-                    host_copy = _host_copy(module)
+                    host_copy = _module_state(module)
             except FloatingPointError as error:
                 # The traceback holds train()'s frames and so the failed module: keep it
                 # only for the last restart, whose error may be raised.
@@ -902,21 +947,22 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _training_input(self, X, device):
         """:meth:`_to_model_input` in float32 on ``device``, or in host memory when it would
-        take more than ``DEVICE_DATA_FRACTION`` of the GPU's free memory (training then
-        streams it to the GPU in chunks)."""
+        would not fit there (:func:`skmfc._device.fits_on_device`; training then streams
+        it to the GPU in chunks)."""
         X = self._to_model_input(X, torch.float32, "cpu")
-        if device.type == "cuda":
-            free_bytes, _ = torch.cuda.mem_get_info(device)
-            if X.nelement() * X.element_size() > DEVICE_DATA_FRACTION * free_bytes:
-                return X
-        return X.to(device)
+        return X.to(device) if fits_on_device(X.nelement() * X.element_size(), device) else X
 
-    def _from_model_output(self, output):
-        """Decoder output tensor -> mean of p(x | z) in input units, as numpy."""
-        mean = self.module_.mean_from_output(output).double().cpu().numpy()
+    def _from_model_mean(self, mean):
+        """Mean of p(x | z) in the module's units and shape -> input units, as numpy,
+        checked to be finite."""
+        mean = mean.double().cpu().numpy()
         if self.architecture_ == "conv":
             mean = mean.transpose(0, 2, 3, 1)
-        return mean.reshape(len(mean), -1) * self.input_scale_ + self.input_offset_
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = mean.reshape(len(mean), -1) * self.input_scale_ + self.input_offset_
+        _check_finite_output([mean], "the decoded data",
+                             "the latent values lie far outside the range of the model")
+        return mean
 
     def _validate_input(self, X):
         check_is_fitted(self)
@@ -933,46 +979,26 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                           stacklevel=3)
         return X
 
-    def _model_dtype(self):
-        return next(self.module_.parameters()).dtype
-
-    def _batches(self, X, module=None):
-        """Yield standardised tensor chunks of validated X, for ``module`` (default
-        ``module_``), in its dtype and on its device."""
-        if module is None:
-            dtype, device = self._model_dtype(), self.device_
-        else:
-            parameter = next(module.parameters())
-            dtype, device = parameter.dtype, parameter.device
-        for start in range(0, len(X), INFERENCE_BATCH_SIZE):
-            yield self._to_model_input(X[start:start + INFERENCE_BATCH_SIZE], dtype, device)
-
     def _posterior(self, X):
         """Posterior means and log-variances of every facet, as lists of numpy arrays."""
-        chunks = []
         with torch.inference_mode():
-            for batch in self._batches(X):
-                chunks.append([(m.double().cpu().numpy(), v.double().cpu().numpy())
-                               for m, v in self.module_.encode(batch)])
-        for j in range(self.n_facets):
-            _check_finite_output([chunk[j][0] for chunk in chunks], "the latent means")
-        return ([np.concatenate([chunk[j][0] for chunk in chunks]) for j in range(self.n_facets)],
-                [np.concatenate([chunk[j][1] for chunk in chunks]) for j in range(self.n_facets)])
+            posteriors = encode_posteriors(self.module_, _ModelRows(self, X, self.module_))
+        means, log_variances = ([_to_numpy(posterior[part]) for posterior in posteriors]
+                                for part in (0, 1))
+        for facet_means in means:
+            _check_finite_output([facet_means], "the latent means")
+        return means, log_variances
 
     def _cluster_log_proba(self, X, module=None):
         """``log q(c_j | x)`` of every facet under ``module`` (default ``module_``), a
         list of (n, K_j) numpy arrays."""
         module = self.module_ if module is None else module
-        chunks = []
         with torch.inference_mode():
-            for batch in self._batches(X, module):
-                posteriors = module.encode(batch)
-                chunks.append([module.cluster_log_posterior(j, mean, log_variance)
-                               .double().cpu().numpy()
-                               for j, (mean, log_variance) in enumerate(posteriors)])
-        for j in range(self.n_facets):
-            _check_finite_output([chunk[j] for chunk in chunks], "the cluster probabilities")
-        return [np.concatenate([chunk[j] for chunk in chunks]) for j in range(self.n_facets)]
+            log_proba = [_to_numpy(facet_log_proba) for facet_log_proba
+                         in cluster_log_proba(module, _ModelRows(self, X, module))]
+        for facet_log_proba in log_proba:
+            _check_finite_output([facet_log_proba], "the cluster probabilities")
+        return log_proba
 
     def _assignments(self, X, module=None):
         """The final evaluation-mode pass of ``fit`` over validated X under ``module``
@@ -1102,14 +1128,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                              np.split(Z, np.cumsum(self.latent_dims_)[:-1], axis=1)])
 
     def _decode(self, latents):
-        dtype = self._model_dtype()
         with torch.inference_mode():
-            output = self.module_.decode([z.to(self.device_, dtype) for z in latents])
-        with np.errstate(over="ignore", invalid="ignore"):
-            decoded = self._from_model_output(output)
-        _check_finite_output([decoded], "the decoded data",
-                             "the latent values lie far outside the range of the model")
-        return decoded
+            return self._from_model_mean(decode_mean(self.module_, latents))
 
     def sample(self, n_samples=1, facet=None, cluster=None, temperature=1.0, random_state=None):
         """Generate data from the model, optionally from one cluster of one facet.
@@ -1153,17 +1173,10 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                              f"for facet {facet}, got {cluster!r}")
         seed = int(check_random_state(random_state).randint(_MAX_SEED))
         generator = torch.Generator(device=self.device_).manual_seed(seed)
-        latents, labels = [], []
         with torch.inference_mode():
-            for j, prior in enumerate(self.module_.priors):
-                if j == facet:
-                    clusters = torch.full((n_samples,), int(cluster), device=self.device_)
-                else:
-                    clusters = torch.multinomial(prior.log_weights().exp(), n_samples,
-                                                 replacement=True, generator=generator)
-                latents.append(prior.sample(clusters, temperature, generator))
-                labels.append(clusters.cpu().numpy())
-        return self._decode(latents), _one_facet_flat(np.stack(labels, axis=1))
+            mean, clusters = sample_module(self.module_, n_samples, generator, facet, cluster,
+                                           temperature)
+            return self._from_model_mean(mean), _one_facet_flat(clusters.cpu().numpy())
 
     def score(self, X, y=None):
         """Mean evidence lower bound (ELBO) per sample, in nats; higher is better.
@@ -1403,10 +1416,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         state = dict(super().__getstate__())  # object.__getstate__ returns __dict__ itself
         if "module_" in state:
             module = state.pop("module_")
-            state["_module_config"] = module.config
-            state["_module_state"] = {name: tensor.detach().cpu()
-                                      for name, tensor in module.state_dict().items()}
-            state["_module_dtype"] = str(next(module.parameters()).dtype).replace("torch.", "")
+            (state["_module_config"], state["_module_state"], state["_module_dtype"],
+             _) = _module_state(module)
             state["device_"] = str(self.device_)
         return state
 
@@ -1452,6 +1463,53 @@ def _guide_facets(config, X_train, seed):
     return (dict(config, n_clusters=tuple(n_clusters)),
             dict(guide_labels=torch.as_tensor(labels, device=X_train.device),
                  guide_strength=strength))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Layout:
+    """The shape of the network, as the parameters and the training data decide it."""
+
+    architecture: str
+    image_shape: tuple
+    n_clusters: tuple
+    latent_dims: tuple
+    hidden_sizes: tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class _TrainOptions:
+    """The options of :func:`skmfc.training.train` that the estimator's parameters set,
+    the same for every restart (see the parameters of the same names)."""
+
+    fade_in_fraction: float
+    batch_size: int
+    learning_rate: float
+    free_nats: tuple
+    prior_refit_fraction: float
+    kl_warmup_fraction: float
+    initial_variance: float
+    min_cluster_share: float
+    initialise_priors: bool
+    n_iter_no_change: int
+    tol: float
+    cuda_graphs: bool
+    precision: str
+
+
+class _ModelRows:
+    """Validated numpy X as the input of a module, standardised (on the host, in the
+    module's dtype) only for the rows sliced: what :mod:`skmfc.nn.inference` reads in
+    chunks, without a standardised copy of all of X."""
+
+    def __init__(self, estimator, X, module):
+        self.estimator, self.X = estimator, X
+        self.dtype = next(module.parameters()).dtype
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, rows):
+        return self.estimator._to_model_input(self.X[rows], self.dtype, "cpu")
 
 
 def _one_facet_flat(labels):
@@ -1528,37 +1586,6 @@ def _check_finite_output(chunks, what, hint=None):
             f"{hint or 'X holds values far outside the range of the training data'}")
 
 
-def _resolve_device(device):
-    """The torch.device that ``device`` asks for, failing clearly if it is absent."""
-    if isinstance(device, str) and device == "auto":
-        # MPS only when asked for by name: skmfc is not tested on it.
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' or a "
-                         f"torch.device, got {device!r}") from error
-    if not _device_available(resolved):
-        raise ValueError(f"device {device!r} was asked for but is not available here; "
-                         "use device='auto' or 'cpu'")
-    return resolved
-
-
-def _device_available(device):
-    if device.type == "cpu":
-        return True
-    if device.type == "cuda":
-        return torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()
-    if device.type == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        return mps is not None and mps.is_available()
-    return False
-
-
-def _cuda_devices(device):
-    return [device.index or 0] if device.type == "cuda" else []
-
-
 def _unless_interrupted(history, what, compute, default):
     """``compute()``, or ``default`` when Ctrl-C interrupts it: once training has a model,
     Ctrl-C cuts a pass after training short (noted in ``history.skipped_passes``)
@@ -1570,29 +1597,11 @@ def _unless_interrupted(history, what, compute, default):
         return default
 
 
-def _host_copy(module):
-    """What :func:`_from_host_copy` needs to rebuild ``module`` exactly: its config, its
-    weights in host memory (shared with the module on the CPU, copied from a GPU), its
-    dtype and its device."""
-    state = {name: tensor.detach().cpu() for name, tensor in module.state_dict().items()}
-    parameter = next(module.parameters())
-    return (module.config, state, str(parameter.dtype).replace("torch.", ""),
-            parameter.device)
-
-
 def _from_host_copy(host_copy):
-    """The module :func:`_host_copy` saved, ready for inference on its device; torch's
-    global random state is left untouched by the new module's initialisation."""
+    """The module that :func:`skmfc.persistence._module_state` copied to host memory,
+    ready for inference on its device; torch's global random state is left untouched by
+    the new module's initialisation."""
     config, state, dtype, device = host_copy
     with torch.random.fork_rng(devices=[]):
         module, _ = _rebuild_module(config, state, dtype, device)
-    return module
-
-
-def _for_inference(module):
-    """Eval mode; float64 on the CPU, where it costs little and makes predictions
-    independent of how rows are batched (float32 sums differ in the last bits)."""
-    module.eval()
-    if next(module.parameters()).device.type == "cpu":
-        module.double()
     return module

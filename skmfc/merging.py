@@ -136,7 +136,8 @@ def merge_module_clusters(module, X, min_gap_ratio=MIN_GAP_RATIO, random_state=0
         the module learns them, uniform otherwise.
     """
     from skmfc.nn import MFCVAE
-    from skmfc.training import GMM_MAX_SAMPLES, _random_rows, encode_posteriors
+    from skmfc.nn.inference import encode_posteriors
+    from skmfc.training.priors import GMM_MAX_SAMPLES, _random_rows
 
     subset = _random_rows(X, GMM_MAX_SAMPLES, random_state)
     posteriors = encode_posteriors(module, subset)

@@ -44,6 +44,8 @@ import zipfile
 import numpy as np
 import torch
 
+from skmfc._device import device_available, for_inference
+
 FORMAT_NAME = "skmfc-model"
 FORMAT_VERSION = 1
 _TOP_LEVEL_KEYS = {"format", "format_version", "skmfc_version", "metadata", "tensors", "sha256"}
@@ -115,10 +117,10 @@ def save_estimator(estimator, path):
         "module": None,
     }
     if module is not None:
-        metadata["module"] = {"config": encoder.encode(module.config, "module.config"),
-                              "dtype": str(next(module.parameters()).dtype).replace("torch.", "")}
-        for key, tensor in module.state_dict().items():
-            tensors[f"module.{key}"] = tensor.detach().to("cpu", copy=True).contiguous()
+        config, module_tensors, dtype, _ = _module_state(module, copy=True)
+        metadata["module"] = {"config": encoder.encode(config, "module.config"), "dtype": dtype}
+        for key, tensor in module_tensors.items():
+            tensors[f"module.{key}"] = tensor
     metadata_text = json.dumps(metadata, allow_nan=False, sort_keys=True)
     payload = {
         "format": FORMAT_NAME,
@@ -649,6 +651,38 @@ class _Decoder:
             self.fail(f"its tensor {key!r} cannot be read as an array of {dtype}")
 
 
+def _module_state(module, copy=False):
+    """What :func:`_rebuild_module` needs to rebuild ``module`` exactly, in host memory:
+    shared by :func:`save_estimator`, pickling and the restarts kept aside by ``fit``.
+
+    Parameters
+    ----------
+    module : MFCVAE
+        The module.
+    copy : bool, default=False
+        Copy the weights even where they are already in host memory (otherwise they are
+        shared with a module on the CPU), contiguous.
+
+    Returns
+    -------
+    config : dict
+        ``module.config``.
+    state : dict of Tensor
+        The state dict in host memory.
+    dtype : str
+        The weights' dtype, e.g. ``"float64"``.
+    device : torch.device
+        Where the module lives.
+    """
+    if copy:
+        state = {name: tensor.detach().to("cpu", copy=True).contiguous()
+                 for name, tensor in module.state_dict().items()}
+    else:
+        state = {name: tensor.detach().cpu() for name, tensor in module.state_dict().items()}
+    parameter = next(module.parameters())
+    return module.config, state, str(parameter.dtype).replace("torch.", ""), parameter.device
+
+
 def _rebuild_module(config, state, dtype, device, stacklevel=2):
     """The fitted torch module from its config and CPU state, on ``device`` if it is here.
 
@@ -663,7 +697,6 @@ def _rebuild_module(config, state, dtype, device, stacklevel=2):
     device : torch.device
         Where it lives: ``device``, or the CPU (with a warning) when that is absent here.
     """
-    from skmfc.estimator import _device_available, _for_inference
     from skmfc.nn import MFCVAE
 
     if not isinstance(config, dict):
@@ -681,11 +714,11 @@ def _rebuild_module(config, state, dtype, device, stacklevel=2):
         wrong = sorted(key for key in set(expected) & set(given) if expected[key] != given[key])
         raise ValueError(f"weights do not match the network: missing {missing}, "
                          f"unexpected {unexpected}, wrong shapes {wrong[:3]}")
-    if not _device_available(device):
+    if not device_available(device):
         warnings.warn(f"this model was trained on {device}, which is not available here; "
                       "it is loaded on the CPU", RuntimeWarning, stacklevel=stacklevel + 1)
         device = torch.device("cpu")
     module = MFCVAE.from_config(config)
     module.load_state_dict(state)
     module = module.to(dtype=getattr(torch, dtype))
-    return _for_inference(module.to(device)), device
+    return for_inference(module.to(device)), device

@@ -381,18 +381,15 @@ def plot_facet_examples(estimator, X, *, n_examples=10, image_shape=None, path=N
 
 # ---------------------------------------------------------------------- generation
 def _mixing_weights(estimator, facet):
-    """Prior mixing weights ``pi`` of one facet, or None if the estimator hides them."""
+    """Prior mixing weights ``pi`` of one facet (``weights_``), or None if the estimator
+    has none."""
     weights = getattr(estimator, "weights_", None)
-    if weights is not None:
-        try:
-            return np.asarray(weights[facet], dtype=np.float64)
-        except (IndexError, TypeError, ValueError):
-            pass
-    try:
-        log_weights = estimator.module_.priors[facet].log_weights()
-    except (AttributeError, IndexError, TypeError):
+    if weights is None:
         return None
-    return np.exp(log_weights.detach().double().cpu().numpy())
+    try:
+        return np.asarray(weights[facet], dtype=np.float64)
+    except (IndexError, TypeError, ValueError):
+        return None
 
 
 def plot_cluster_samples(estimator, facet, *, n_samples=10, clusters=None, temperature=0.5,

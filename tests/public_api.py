@@ -20,7 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 API_PAGE = ROOT / "docs" / "api.rst"
 # Implementation modules: reached through the estimator, not documented on their own.
 INTERNAL_MODULES = {"skmfc.estimator", "skmfc.training", "skmfc.nn", "skmfc.nn.conv",
-                    "skmfc.nn.ladder", "skmfc.nn.model", "skmfc.nn.prior", "skmfc._noise"}
+                    "skmfc.nn.ladder", "skmfc.nn.model", "skmfc.nn.prior", "skmfc._noise",
+                    "skmfc._device", "skmfc.nn.inference", "skmfc.training.faults",
+                    "skmfc.training.loop", "skmfc.training.priors", "skmfc.training.schedule",
+                    "skmfc.training.state", "skmfc.training.steps"}
 
 
 def public_module_names():

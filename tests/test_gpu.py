@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-import skmfc.estimator
+import skmfc._device
 import skmfc.training
 from skmfc import MFCVAEClustering
 from skmfc.nn import MFCVAE
@@ -148,7 +148,7 @@ def test_the_estimator_streams_data_that_would_crowd_the_gpu(monkeypatch):
         chunk_runs.append(self.device_rows.device.type)
         return original_run(self, *args)
 
-    monkeypatch.setattr(skmfc.estimator, "DEVICE_DATA_FRACTION", 0.0)
+    monkeypatch.setattr(skmfc._device, "DEVICE_DATA_FRACTION", 0.0)
     monkeypatch.setattr(skmfc.training._HostChunks, "run", counting_run)
     streamed = MFCVAEClustering(**params).fit(X)
     assert chunk_runs and set(chunk_runs) == {"cuda"}

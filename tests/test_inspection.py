@@ -12,6 +12,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+import skmfc._device
 import skmfc.estimator
 from skmfc import MFCVAEClustering
 from skmfc.metrics import facet_scores
@@ -208,6 +209,6 @@ def test_summary_mentions_validation_and_restarts(blob_data):
 # ---------------------------------------------------------------------- devices
 def test_auto_never_picks_the_untested_mps(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(skmfc.estimator, "_device_available", lambda device: True)
-    assert skmfc.estimator._resolve_device("auto") == torch.device("cpu")
-    assert skmfc.estimator._resolve_device("mps") == torch.device("mps")
+    monkeypatch.setattr(skmfc._device, "device_available", lambda device: True)
+    assert skmfc._device.resolve_device("auto") == torch.device("cpu")
+    assert skmfc._device.resolve_device("mps") == torch.device("mps")

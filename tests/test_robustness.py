@@ -13,6 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import skmfc.estimator
 import skmfc.training
+import skmfc.training.loop
 from skmfc.nn import MFCVAE
 from tests.conftest import tiny_estimator
 
@@ -113,26 +114,46 @@ def test_extreme_values_train_to_finite_outputs(X):
 
 
 # ---------------------------------------------------------------------- Ctrl-C
+def weights_after_each_epoch():
+    """An ``on_epoch_end`` hook for :func:`skmfc.training.train` that keeps a copy of the
+    module's weights after every epoch, and the list it keeps them in."""
+    kept = []
+
+    def on_epoch_end(module):
+        return lambda epoch, elbo: kept.append(
+            {key: value.clone() for key, value in module.state_dict().items()})
+
+    return kept, on_epoch_end
+
+
+def train_tiny(X, on_epoch_end, **options):
+    """:func:`skmfc.training.train` as ``tiny_estimator`` runs it, on a new module."""
+    torch.manual_seed(0)
+    module = MFCVAE((X.shape[1],), (16, 16), (2, 2), (3, 3))
+    X = torch.as_tensor(X, dtype=torch.float32)
+    options = dict(dict(epochs_per_step=[3, 3], fade_in_fraction=0.5, batch_size=32,
+                        learning_rate=1e-3, free_nats=[1.0, 1.0], seed=0,
+                        min_cluster_share=0.1, prior_refit_fraction=0.5), **options)
+    return module, skmfc.training.train(module, X, on_epoch_end=on_epoch_end(module),
+                                        **options)
+
+
 def test_ctrl_c_keeps_the_last_completed_epoch(X, monkeypatch):
-    snapshots = []
-    original_snapshot = skmfc.training._snapshot
-
-    def recording_snapshot(module, optimizer):
-        snapshot = original_snapshot(module, optimizer)
-        snapshots.append(snapshot[0])
-        return snapshot
-
-    monkeypatch.setattr(skmfc.training, "_snapshot", recording_snapshot)
     # 5 batches per epoch: call 13 is in epoch 3.
-    patch_loss(monkeypatch, lambda n, loss, x: (_ for _ in ()).throw(KeyboardInterrupt)
-               if n == 13 else loss())
+    calls = patch_loss(monkeypatch, lambda n, loss, x: (_ for _ in ()).throw(KeyboardInterrupt)
+                       if n == 13 else loss())
     with pytest.warns(ConvergenceWarning, match="interrupted in epoch 3 of 6.*after epoch 2"):
         est = tiny_estimator(max_iter=6).fit(X)
     assert est.n_iter_ == len(est.elbo_curve_) == 2 and not est.converged_
     assert_usable(est, X)
-    last_good = snapshots[-1]
-    for key, value in est.module_.state_dict().items():
-        torch.testing.assert_close(value, last_good[key].to(value.dtype), rtol=0, atol=0)
+    # The module train() leaves holds the weights after epoch 2, not those of the batches
+    # epoch 3 ran before Ctrl-C.
+    calls["n"] = 0
+    kept, on_epoch_end = weights_after_each_epoch()
+    module, history = train_tiny(X, on_epoch_end)
+    assert history.interrupted and len(history.elbo) == len(kept) == 2
+    for key, value in module.state_dict().items():
+        torch.testing.assert_close(value, kept[-1][key], rtol=0, atol=0)
 
 
 def test_ctrl_c_before_the_first_epoch_raises_and_keeps_what_was_there(X, monkeypatch):
@@ -192,28 +213,27 @@ def test_out_of_memory_at_the_smallest_batch_says_what_to_change(X, monkeypatch)
 
 
 # ---------------------------------------------------------------------- early stopping
-def test_early_stopping_acts_in_the_last_step_and_restores_the_best_weights(X, monkeypatch):
-    evaluated = []  # (validation ELBO, weights) after every epoch
-    original = skmfc.training.validation_elbo
-
-    def recording_validation(module, *args):
-        score = original(module, *args)
-        evaluated.append((score, {k: v.clone() for k, v in module.state_dict().items()}))
-        return score
-
-    monkeypatch.setattr(skmfc.training, "validation_elbo", recording_validation)
+def test_early_stopping_acts_in_the_last_step_and_restores_the_best_weights(X):
     # tol so large that no epoch improves: stop n_iter_no_change epochs after the first
     # eligible one, which comes once facet 0 has faded in and the priors were refitted.
     est = tiny_estimator(max_iter=20, progressive=True, early_stopping=True, n_iter_no_change=2,
                          tol=1e6).fit(X)
     assert est.progressive_steps_ == [0, 10]  # the first step ran all its epochs
     assert est.n_iter_ == 18 and est.converged_
-    assert len(est.validation_scores_) == len(evaluated) == est.n_iter_
+    assert len(est.validation_scores_) == est.n_iter_
     eligible = est.validation_scores_[-3:]
     assert est.best_validation_score_ == max(eligible)
-    best_weights = evaluated[-3 + int(np.argmax(eligible))][1]
-    for key, value in est.module_.state_dict().items():
-        assert torch.equal(value, best_weights[key].to(value.dtype))
+    # train() ends with the weights of the best of the eligible epochs.
+    kept, on_epoch_end = weights_after_each_epoch()
+    module, history = train_tiny(X[16:], on_epoch_end, epochs_per_step=[10, 10], tol=1e6,
+                                 n_iter_no_change=2, X_validation=torch.as_tensor(
+                                     X[:16], dtype=torch.float32))
+    assert history.stopped_early and len(history.elbo) == len(kept) == 18
+    best = -3 + int(np.argmax(history.validation[-3:]))
+    assert history.best_validation == history.validation[best]
+    assert history.best_epoch == len(kept) + best + 1
+    for key, value in module.state_dict().items():
+        assert torch.equal(value, kept[best][key])
     # score() on the held-out rows agrees (up to float32 vs float64 sampling noise).
     n_validation = math.ceil(0.1 * len(X))
     held_out = np.sort(np.random.RandomState(est._seed).permutation(len(X))[:n_validation])
@@ -238,8 +258,8 @@ def test_warm_start_continues_the_fitted_network(X, monkeypatch):
     first_curve, first_module = list(est.elbo_curve_), est.module_
     first_weights = {k: v.clone() for k, v in first_module.state_dict().items()}
     initialisations = []
-    original = skmfc.training.initialise_prior
-    monkeypatch.setattr(skmfc.training, "initialise_prior",
+    original = skmfc.training.loop.initialise_prior
+    monkeypatch.setattr(skmfc.training.loop, "initialise_prior",
                         lambda *a, **k: initialisations.append(1) or original(*a, **k))
     est.set_params(max_iter=3).fit(X)
     assert initialisations == []  # the priors were kept
@@ -288,7 +308,7 @@ def test_converged_means_the_elbo_stopped_improving_by_tol(X):
 
 
 def test_an_epoch_that_ends_in_a_non_finite_state_is_no_rollback_point(X, monkeypatch):
-    original = skmfc.training.reseed_dead_clusters
+    original = skmfc.training.loop.reseed_dead_clusters
     calls = {"n": 0}
 
     def corrupting(module, *args, **kwargs):
@@ -299,7 +319,7 @@ def test_an_epoch_that_ends_in_a_non_finite_state_is_no_rollback_point(X, monkey
                 module.priors[-1].means.fill_(math.inf)
         return result
 
-    monkeypatch.setattr(skmfc.training, "reseed_dead_clusters", corrupting)
+    monkeypatch.setattr(skmfc.training.loop, "reseed_dead_clusters", corrupting)
     with pytest.warns(RuntimeWarning, match="non-finite in epoch 2"):
         est = tiny_estimator(max_iter=4).fit(X)
     assert est.n_iter_ == 4

@@ -177,3 +177,59 @@ def test_a_compiled_loss_gives_the_plain_loss_and_gradients_and_trains():
     _, plain_history = small_training_run(X)
     _, compiled_history = small_training_run(X, compile_loss=True)
     np.testing.assert_allclose(compiled_history.elbo, plain_history.elbo, rtol=1e-3)
+
+
+# ---------------------------------------------------------------------- the fault rules
+def test_non_finite_retries_halve_the_learning_rate_and_give_up_after_a_run_of_failures():
+    from skmfc.training.faults import NonFiniteRetries
+    retries = NonFiniteRetries(max_retries=2)
+    rate, message = retries.failed(epoch=4, learning_rate=1e-3)
+    assert rate == 5e-4 and "non-finite in epoch 5" in message and "0.0005" in message
+    rate, _ = retries.failed(4, rate)
+    retries.succeeded()  # a good epoch: the run of failures starts again
+    rate, _ = retries.failed(7, rate)
+    rate, _ = retries.failed(7, rate)
+    with pytest.raises(FloatingPointError, match=r"epoch 8, and again in each of 2 retries"
+                                                 r".*down to 6.25e-05"):
+        retries.failed(7, rate)
+
+
+def test_out_of_memory_halves_the_batch_size_down_to_the_smallest():
+    from skmfc.training.faults import AdvisedOutOfMemoryError, halve_batch_size
+    size, message = halve_batch_size(64, 8, epoch=0, reason="CUDA out of memory")
+    assert size == 32 and "runs again with batch size 32" in message
+    assert halve_batch_size(16, 8, 0, "")[0] == 8
+    with pytest.raises(AdvisedOutOfMemoryError,
+                       match=r"epoch 3 at batch size 15 \(no room\).*device='cpu'"):
+        halve_batch_size(15, 8, epoch=2, reason="no room")
+    assert issubclass(AdvisedOutOfMemoryError, torch.cuda.OutOfMemoryError)
+
+
+def test_early_stopping_keeps_the_best_and_counts_epochs_without_improvement():
+    from skmfc.training.faults import EarlyStopping
+    stopping = EarlyStopping(tol=0.5, n_iter_no_change=2)
+    assert stopping.update(1.0)  # the first finite value is the best so far
+    assert stopping.update(1.2) and stopping.no_improvement == 1  # better, but within tol
+    assert not stopping.converged
+    assert not stopping.update(float("nan"))
+    assert stopping.converged and stopping.best == 1.2 and stopping.no_improvement == 2
+    assert stopping.update(2.0) and not stopping.converged and stopping.best == 2.0
+    # A non-finite first value counts as an improvement but is never the best.
+    first = EarlyStopping(tol=0.0, n_iter_no_change=1)
+    assert not first.update(float("inf")) and first.best is None and not first.converged
+
+
+def test_the_schedule_fades_facets_in_and_warms_the_kl_up():
+    from skmfc.training import Schedule
+    schedule = Schedule((2, 2), fade_in_fraction=0.5, n_facets=2, kl_warmup_fraction=0.5)
+    assert schedule.n_epochs == 4 and schedule.last_step == 1
+    assert list(schedule.facets_switched_on(0)) == [1]
+    # Step 1 fades facet 0 in over 0.5 * 2 epochs * 4 batches = 4 batches.
+    assert schedule.fade_in_batches(1, n_batches=4) == 4
+    weights = schedule.batch_weights(step=1, epoch_in_step=0, epoch=2, n_batches=4, batch=1)
+    np.testing.assert_allclose(weights, [[0.5, 1.0], [0.5, 1.0], [0.0, 0.0]])
+    np.testing.assert_allclose(schedule.facet_weights_after(1, 0, 4), [1.0, 1.0])
+    assert not schedule.warmed_up_after(epoch=0, n_batches=4)
+    assert schedule.warmed_up_after(epoch=1, n_batches=4)
+    together = Schedule((3,), 0.5, n_facets=2, progressive=False)
+    assert list(together.facets_switched_on(0)) == [0, 1] and together.last_step == 0

@@ -1,0 +1,136 @@
+"""Device and precision policy: the one place that decides where and in what arithmetic
+skmfc computes.
+
+The estimator resolves its ``device`` and ``precision`` parameters here, training sets
+its TF32 switches and autocast here, and persistence asks here whether a saved device
+exists and how a module is readied for inference. Nothing here imports from the rest of
+skmfc, so every layer can import it.
+"""
+
+import torch
+
+# Arithmetic of the training steps (see MFCVAEClustering's ``precision``).
+PRECISIONS = ("float32", "tf32", "bfloat16")
+# Training data larger than this fraction of a GPU's free memory stay in host memory.
+DEVICE_DATA_FRACTION = 0.5
+
+
+def resolve_device(device):
+    """The torch.device that ``device`` asks for, failing clearly if it is absent.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        ``"auto"`` (CUDA when available, else the CPU), or anything ``torch.device``
+        takes.
+
+    Returns
+    -------
+    torch.device
+        The device asked for.
+
+    Raises
+    ------
+    ValueError
+        When ``device`` names no device, or one that is not available here.
+    """
+    if isinstance(device, str) and device == "auto":
+        # MPS only when asked for by name: skmfc is not tested on it.
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' or a "
+                         f"torch.device, got {device!r}") from error
+    if not device_available(resolved):
+        raise ValueError(f"device {device!r} was asked for but is not available here; "
+                         "use device='auto' or 'cpu'")
+    return resolved
+
+
+def device_available(device):
+    """Whether the torch.device ``device`` exists on this machine.
+
+    Parameters
+    ----------
+    device : torch.device
+        The device.
+
+    Returns
+    -------
+    bool
+        True for the CPU, and for a CUDA or MPS device that torch can use here.
+    """
+    if device.type == "cpu":
+        return True
+    if device.type == "cuda":
+        return torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()
+    if device.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        return mps is not None and mps.is_available()
+    return False
+
+
+def cuda_devices(device):
+    """The CUDA device indices whose random state :func:`torch.random.fork_rng` must
+    save for work on ``device`` (none off CUDA)."""
+    return [device.index or 0] if device.type == "cuda" else []
+
+
+def device_of(module):
+    """The device of a module's parameters."""
+    return next(module.parameters()).device
+
+
+def resolve_precision(precision):
+    """The training arithmetic that ``precision`` asks for: ``"auto"`` is float32,
+    torch's own default."""
+    precision = "float32" if precision == "auto" else precision
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return precision
+
+
+def set_tensor_float32(matmul, cudnn):
+    """Set torch's switches allowing TF32 tensor cores for CUDA matrix products and for
+    convolutions; returns the switches as they were, for putting them back."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
+    return saved
+
+
+def uses_tensor_float32(precision, device):
+    """Whether training in ``precision`` on ``device`` switches TF32 on (only ``"tf32"``
+    on CUDA; elsewhere TF32 does not exist and ``"tf32"`` is float32)."""
+    return precision == "tf32" and device.type == "cuda"
+
+
+def autocast(device, precision):
+    """The autocast context of a training step: bfloat16 for ``"bfloat16"``, a disabled
+    one (plain float32) otherwise."""
+    return torch.autocast(device.type, dtype=torch.bfloat16,
+                          enabled=precision == "bfloat16", cache_enabled=False)
+
+
+def uses_cuda_graphs(device):
+    """Whether training on ``device`` captures its steps as CUDA graphs (on CUDA)."""
+    return device.type == "cuda"
+
+
+def fits_on_device(n_bytes, device):
+    """Whether training data of ``n_bytes`` should live on ``device``: always off CUDA,
+    and on a GPU when they take at most ``DEVICE_DATA_FRACTION`` of its free memory
+    (larger data stream to it from host memory)."""
+    if device.type != "cuda":
+        return True
+    free_bytes, _ = torch.cuda.mem_get_info(device)
+    return n_bytes <= DEVICE_DATA_FRACTION * free_bytes
+
+
+def for_inference(module):
+    """Eval mode; float64 on the CPU, where it costs little and makes predictions
+    independent of how rows are batched (float32 sums differ in the last bits)."""
+    module.eval()
+    if device_of(module).type == "cpu":
+        module.double()
+    return module

@@ -1,0 +1,340 @@
+"""The training loop of MFCVAE: progressive training, epoch by epoch, with its faults.
+
+Tensors in, tensors out. The whole training set lives on the device (or, too large for a
+GPU, streams to it from host memory in chunks, :mod:`skmfc.training.steps`); minibatches
+are drawn by index permutation and, on GPUs, losses are read back once per epoch. On CUDA
+each step can be replayed from a CUDA graph. :func:`train` rolls back epochs whose loss or
+weights become non-finite, halves the batch size when CUDA runs out of memory, keeps the
+last completed epoch on Ctrl-C, and stops early on held-out data; the rules it follows
+for each live in :mod:`skmfc.training.faults`.
+"""
+
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from skmfc._device import (PRECISIONS, device_of, set_tensor_float32, uses_cuda_graphs,
+                           uses_tensor_float32)
+from skmfc.nn.inference import mean_elbo as validation_elbo
+from skmfc.training.faults import (MAX_NONFINITE_RETRIES, MIN_BATCH_SIZE, EarlyStopping,
+                                   NonFiniteRetries, halve_batch_size)
+from skmfc.training.priors import initialise_prior, reseed_dead_clusters
+from skmfc.training.schedule import Schedule, _Guide, _Permutations
+from skmfc.training.state import (_adam, _restore, _set_learning_rate, _snapshot,
+                                  _snapshot_finite)
+from skmfc.training.steps import _HostChunks, _release, _steps_for, _train_epoch
+
+
+@dataclass
+class TrainingHistory:
+    """What happened during training.
+
+    Attributes
+    ----------
+    elbo : list of float
+        Mean training objective (the progressive-weighted ELBO, without the free-nats
+        floor) of each epoch.
+    step_of_epoch : list of int
+        Progressive step each epoch belonged to (0: deepest facet alone).
+    n_reseeded : list of int
+        Dead clusters re-seeded after each epoch.
+    validation : list of float
+        Validation ELBO (standardised units) after each epoch, when validation data
+        were given.
+    best_validation : float or None
+        Best validation ELBO among the epochs where early stopping could act; the
+        module holds the weights of that epoch.
+    best_epoch : int or None
+        Number (1-based) of that epoch.
+    stopped_early : bool
+        Whether training ended because the validation ELBO stopped improving (possibly
+        in the last scheduled epoch).
+    converged : bool
+        Whether the ELBO that training watches (the validation ELBO with validation
+        data, the training ELBO otherwise) improved by no more than ``tol`` over the last
+        ``n_iter_no_change`` epochs, counted once every facet is switched on and the
+        priors are refitted.
+    interrupted : bool
+        Whether a KeyboardInterrupt ended training; the module then holds the last
+        completed epoch (or the best validated one).
+    skipped_passes : list of str
+        Passes over the data after training (the estimator's final ELBO and labels,
+        cluster merging) that a KeyboardInterrupt cut short.
+    learning_rate : float
+        Learning rate at the end (halved after every non-finite epoch).
+    batch_size : int
+        Batch size at the end (halved after every out-of-memory error).
+    n_nonfinite_epochs : int
+        Epochs that were rolled back because the loss or the weights became non-finite.
+    """
+
+    elbo: list = field(default_factory=list)
+    step_of_epoch: list = field(default_factory=list)
+    n_reseeded: list = field(default_factory=list)
+    validation: list = field(default_factory=list)
+    best_validation: float = None
+    best_epoch: int = None
+    stopped_early: bool = False
+    converged: bool = False
+    interrupted: bool = False
+    skipped_passes: list = field(default_factory=list)
+    learning_rate: float = None
+    batch_size: int = None
+    n_nonfinite_epochs: int = 0
+
+
+def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_rate,
+          free_nats, seed, progressive=True, initial_variance=None, prior_refit_fraction=0.0,
+          min_cluster_share=0.0, on_epoch_end=None, initialise_priors=True,
+          X_validation=None, n_iter_no_change=10, tol=1e-4,
+          max_nonfinite_retries=MAX_NONFINITE_RETRIES, min_batch_size=MIN_BATCH_SIZE,
+          precision="float32", cuda_graphs=False, chunk_rows=None, guide_labels=None,
+          guide_strength=None, compile_loss=False, kl_warmup_fraction=0.0):
+    """Train an :class:`~skmfc.nn.MFCVAE` progressively, deepest facet first.
+
+    Each facet's prior is initialised from the encoder, as it is when that facet is
+    switched on, by a Gaussian mixture on its posterior means.
+
+    Training survives three kinds of fault. A copy of the module and optimizer state is
+    kept at the end of every good epoch; an epoch whose end state holds a non-finite
+    value anywhere (weights, buffers, optimizer moments) is not good.
+
+    - A non-finite loss or weight: the loss is checked after every batch on the CPU
+      (free there) and, on other devices, once per epoch through the epoch's ELBO sum,
+      into which every batch's loss is folded, and the weights. The epoch is rolled
+      back and run again with half the learning rate, up to ``max_nonfinite_retries``
+      times in a row; then :class:`FloatingPointError` is raised.
+    - ``torch.cuda.OutOfMemoryError`` in a training batch: the epoch is rolled back and
+      run again with half the batch size, down to ``min_batch_size``; then the error is
+      raised again with advice.
+    - ``KeyboardInterrupt``: training stops and the module gets the state of the last
+      completed epoch (or of the best validated one with early stopping); the
+      interrupt is raised again when no epoch has completed.
+
+    Parameters
+    ----------
+    module : MFCVAE
+        Module on its training device, in float32 (or float64).
+    X : Tensor of shape (n, *input_shape)
+        Training data, on the module's device, or in host memory when they do not fit
+        there: each epoch then reaches the device in chunks of whole batches (see
+        ``chunk_rows``), gathered on the host into pinned buffers while the device
+        trains on the chunk before.
+    epochs_per_step : list of int
+        Epochs of each progressive step (see :func:`split_epochs`).
+    fade_in_fraction : float
+        Fraction of a step's batches over which a new facet fades in.
+    batch_size : int
+    learning_rate : float
+        Adam step size.
+    free_nats : sequence of float
+        Per-facet floor of the batch-mean KL (minimum information constraint).
+    seed : int
+        Seeds the batch order and the mixture fits; the caller owns torch's global RNG.
+    progressive : bool
+        Whether to switch facets on one by one; otherwise all train from the start.
+    initial_variance : float, optional
+        See :func:`initialise_prior`.
+    prior_refit_fraction : float
+        Refit the priors of the facets switched on in a step this far into the step.
+    min_cluster_share : float
+        After every epoch, clusters of fully switched-on facets holding less than
+        ``min_cluster_share / K`` of the data are re-seeded (see
+        :func:`reseed_dead_clusters`); 0 switches this off.
+    on_epoch_end : callable, optional
+        Called as ``on_epoch_end(epoch, elbo)`` after every epoch.
+    initialise_priors : bool
+        Fit the priors to the encoder when facets are switched on (and refit them);
+        False continues training a trained module as it is (warm start).
+    X_validation : Tensor, optional
+        Held-out data: their ELBO (:func:`validation_elbo`) is recorded after every
+        epoch, and training stops early when it has not improved by at least ``tol``
+        nats per sample for ``n_iter_no_change`` epochs in a row. Only epochs of the last
+        progressive step count, once every facet is fully faded in and the priors are
+        refitted; the module ends with the weights of the best of them.
+    n_iter_no_change : int
+    tol : float
+        Absolute improvement, in nats per sample, of the validation ELBO (or, without
+        validation data, the training ELBO) below which an epoch counts as no
+        improvement, for early stopping and ``history.converged``.
+    max_nonfinite_retries : int
+    min_batch_size : int
+    precision : {"float32", "tf32", "bfloat16"}
+        Arithmetic of the training steps. ``"float32"``: every product in float32,
+        TF32 switched off. ``"tf32"``: on CUDA, matrix products and convolutions on
+        TF32 tensor cores (inputs rounded to 10 mantissa bits, float32 accumulation and
+        everything else float32); the same as ``"float32"`` on the CPU. ``"bfloat16"``:
+        the forward pass under bfloat16 autocast, on CUDA and on the CPU (matrix
+        products in bfloat16; the weights and the optimizer in float32).
+    cuda_graphs : bool
+        On CUDA, capture each training step once as a CUDA graph and replay it (see
+        :class:`_CapturedSteps`); falls back to ordinary steps, with a warning, if the
+        capture fails.
+
+    chunk_rows : int, optional
+        Rows per chunk for data in host memory (rounded down to whole batches, at least
+        one); by default about ``STREAM_CHUNK_BYTES`` of data. Given for data already on
+        the module's device, it makes them go through the chunks all the same.
+    guide_labels : LongTensor of shape (n, J), optional
+        A guide cluster of every row of ``X`` in every facet (:mod:`skmfc.guide`), on the
+        device of ``X``; facet ``j``'s clusters are pulled towards column ``j`` by a
+        cross-entropy of weight ``guide_strength[j]``, fading linearly to 0 over the
+        epochs (see :func:`guide_weights_at`).
+    guide_strength : sequence of float, optional
+        Initial weight of each facet's guide (0: no guide). Needed with ``guide_labels``.
+    kl_warmup_fraction : float
+        Fraction of all epochs over which the weight of every KL term rises linearly from
+        0 to 1 (on top of the facets' fade-in): the first epochs then train the network
+        mostly as an autoencoder, and a prior refit at the end of the warm-up starts the
+        mixtures from a structured latent space instead of a random one. 0 switches it off.
+    compile_loss : bool
+        Run the loss (forward and backward) through :func:`torch.compile`, which fuses
+        its elementwise operations into fewer kernels; the first steps then pay for the
+        compilation. Works with and without ``cuda_graphs``.
+
+    Returns
+    -------
+    TrainingHistory
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    n_samples = len(X)
+    device = device_of(module)
+    tensor_float32 = uses_tensor_float32(precision, device)
+    chunks = _host_chunks(X, device, batch_size, chunk_rows, guide_labels)
+    cuda_graphs = bool(cuda_graphs) and uses_cuda_graphs(device)
+    orders = _Permutations(n_samples, torch.Generator().manual_seed(seed))
+    optimizer = _adam(module, learning_rate, capturable=cuda_graphs)
+    free_nats = torch.as_tensor(free_nats, dtype=X.dtype, device=device)
+    guide = None
+    if guide_labels is not None:
+        guide = _Guide(labels=guide_labels if chunks is None else chunks.device_labels,
+                       strength=np.asarray(guide_strength, dtype=float),
+                       n_epochs=sum(epochs_per_step))
+    schedule = Schedule(tuple(epochs_per_step), fade_in_fraction, module.n_facets,
+                        progressive, kl_warmup_fraction, guide)
+    history = TrainingHistory(learning_rate=float(learning_rate), batch_size=int(batch_size))
+    retries = NonFiniteRetries(max_nonfinite_retries)
+    stopping = EarlyStopping(tol, n_iter_no_change)
+    good = _snapshot(module, optimizer)
+    best_state = None
+    epoch = 0
+    steps = None
+    saved_tensor_float32 = set_tensor_float32(tensor_float32, tensor_float32)
+    try:
+        for step, n_epochs in enumerate(epochs_per_step):
+            if n_epochs == 0:
+                continue
+            facets_switched_on = schedule.facets_switched_on(step)
+            if initialise_priors:
+                for facet in facets_switched_on:
+                    initialise_prior(module, facet, X, random_state=seed + facet,
+                                     initial_variance=initial_variance)
+            refit_epoch = (int(round(prior_refit_fraction * n_epochs))
+                           if initialise_priors and prior_refit_fraction else -1)
+            module.train()
+            good = _snapshot(module, optimizer)
+            epoch_in_step = 0
+            retries.succeeded()
+            while epoch_in_step < n_epochs:
+                if epoch_in_step == refit_epoch and epoch_in_step > 0:
+                    for facet in facets_switched_on:
+                        initialise_prior(module, facet, X, random_state=seed + facet)
+                n_batches = max(1, -(-n_samples // history.batch_size))
+                out_of_memory = None
+                try:
+                    steps, cuda_graphs = _steps_for(
+                        steps, cuda_graphs, module, optimizer,
+                        X if chunks is None else chunks.device_rows, free_nats,
+                        -(-n_samples // n_batches), precision,
+                        None if guide is None else guide.labels, compile_loss)
+                    mean_elbo, cluster_shares = _train_epoch(
+                        steps, chunks, orders, n_batches,
+                        lambda batch: schedule.batch_weights(step, epoch_in_step, epoch,
+                                                             n_batches, batch))
+                except torch.cuda.OutOfMemoryError as error:
+                    # Handled outside the except clause, so that nothing keeps the error's
+                    # traceback (and the memory it holds) alive.
+                    out_of_memory = str(error).split("\n")[0]
+                if out_of_memory is not None:
+                    steps = _release(steps)
+                    _restore(module, optimizer, good)
+                    if torch.cuda.is_available():
+                        torch.cuda.empty_cache()
+                    history.batch_size, message = halve_batch_size(
+                        history.batch_size, min_batch_size, epoch, out_of_memory)
+                    warnings.warn(message, RuntimeWarning, stacklevel=2)
+                    continue
+                end_weights = schedule.facet_weights_after(step, epoch_in_step, n_batches)
+                if math.isfinite(mean_elbo):
+                    if min_cluster_share > 0:
+                        n_reseeded = reseed_dead_clusters(
+                            module, np.flatnonzero(end_weights == 1.0), X, min_cluster_share,
+                            cluster_shares, random_state=seed + epoch)
+                    candidate = _snapshot(module, optimizer)
+                    if not _snapshot_finite(candidate):
+                        mean_elbo = math.nan  # e.g. an optimizer moment overflowed
+                if not math.isfinite(mean_elbo):
+                    _restore(module, optimizer, good)
+                    history.n_nonfinite_epochs += 1
+                    history.learning_rate, message = retries.failed(epoch,
+                                                                    history.learning_rate)
+                    _set_learning_rate(optimizer, history.learning_rate)
+                    warnings.warn(message, RuntimeWarning, stacklevel=2)
+                    continue
+                retries.succeeded()
+                if min_cluster_share > 0:
+                    history.n_reseeded.append(n_reseeded)
+                if X_validation is not None:
+                    score = validation_elbo(module, X_validation, seed)
+                    history.validation.append(score)
+                # Only epochs with every facet on, the KL warmed up and the priors refitted
+                # count for convergence and early stopping.
+                if (step == schedule.last_step and np.all(end_weights == 1.0)
+                        and schedule.warmed_up_after(epoch, n_batches)
+                        and epoch_in_step >= refit_epoch):
+                    watched = mean_elbo if X_validation is None else score
+                    if stopping.update(watched) and X_validation is not None:
+                        history.best_validation = score
+                        history.best_epoch = epoch + 1
+                        best_state = {key: value.detach().clone()
+                                      for key, value in module.state_dict().items()}
+                    history.converged = stopping.converged
+                good = candidate
+                history.elbo.append(mean_elbo)
+                history.step_of_epoch.append(step)
+                epoch += 1
+                epoch_in_step += 1
+                if on_epoch_end is not None:
+                    on_epoch_end(epoch, mean_elbo)
+                if X_validation is not None and history.converged:
+                    history.stopped_early = True
+                    break
+            if history.stopped_early:
+                break
+    except KeyboardInterrupt:
+        if not history.elbo:
+            raise
+        history.interrupted = True
+        if best_state is None:
+            module.load_state_dict(good[0])
+    finally:
+        _release(steps)
+        set_tensor_float32(*saved_tensor_float32)
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    return history
+
+
+def _host_chunks(X, device, batch_size, chunk_rows, guide_labels):
+    """The feed of training data that stay in host memory (or that ``chunk_rows`` asks to
+    go through chunks all the same); None for data on the module's device."""
+    if X.device == device and chunk_rows is None:
+        return None
+    if X.device.type != "cpu":
+        raise ValueError(f"X must be on the module's device ({device}) or in host memory, "
+                         f"got X on {X.device}")
+    return _HostChunks(X, device, batch_size, chunk_rows, guide_labels)
