@@ -252,3 +252,16 @@ def test_single_facet_benchmark_on_the_small_digits(one_thread, tmp_path, capsys
     assert all(0.0 <= record["test"]["hungarian"] <= 1.0 for record in records)
     with pytest.raises(SystemExit, match="no parameter"):
         single_facet.main(["--data", "digits", "--arm", "bad:not_a_parameter=1"])
+
+
+def test_conv_speed_benchmark_matches_the_flops_and_reports_every_variant(capsys):
+    conv_speed = load_benchmark("conv_speed")
+    conv_speed.main(["--image-size", "8", "--batch-size", "16", "--steps", "1",
+                     "--rounds", "1"])
+    report = capsys.readouterr().out
+    headers, rows = table_rows(report, "variant")
+    assert [row[0] for row in rows][:2] == ["conv", "conv, channels-last"]
+    assert rows[2][0].startswith("MLP, width ")
+    conv_flops, mlp_flops = (float(rows[i][headers.index("GFLOP per step")]) for i in (0, 2))
+    assert conv_flops > 0 and abs(mlp_flops - conv_flops) <= 0.15 * conv_flops + 0.01
+    assert rows[2][headers.index("time per FLOP vs the MLP")] == "1.00x"

@@ -196,3 +196,38 @@ def test_autoencoding_smoke_reduces_loss():
     decoder.eval()
     with torch.no_grad():
         assert mse().item() < 0.5 * losses[0]
+
+
+def test_weights_and_feature_maps_are_channels_last_and_give_the_same_values():
+    torch.manual_seed(0)
+    encoder = ConvLadderEncoder((3, 12, 12), (8, 16), (2, 2))
+    decoder = ConvLadderDecoder((3, 12, 12), (8, 16), (2, 2))
+    convolutions = [m for m in [*encoder.modules(), *decoder.modules()]
+                    if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    assert convolutions and all(m.weight.is_contiguous(memory_format=torch.channels_last)
+                                for m in convolutions)
+    x = torch.rand(5, 3, 12, 12)
+    encoder.eval(), decoder.eval()
+    with torch.no_grad():
+        posteriors = encoder(x)
+        output = decoder([mean for mean, _ in posteriors], torch.ones(2))
+        # The same network in the default layout computes the same values.
+        encoder.to(memory_format=torch.contiguous_format)
+        decoder.to(memory_format=torch.contiguous_format)
+        plain_posteriors = [encoder.heads[j](encoder.rungs[j](features)) for j, features in
+                            enumerate(_backbone(encoder, x))]
+        plain_output = decoder([mean for mean, _ in plain_posteriors], torch.ones(2))
+    for (mean, log_variance), (plain_mean, plain_log_variance) in zip(posteriors,
+                                                                      plain_posteriors):
+        torch.testing.assert_close(mean, plain_mean, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(log_variance, plain_log_variance, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(output, plain_output, rtol=1e-4, atol=1e-5)
+
+
+def _backbone(encoder, x):
+    """The encoder's feature map at every level, in the layout of the weights."""
+    features, maps = x, []
+    for block in encoder.blocks:
+        features = block(features)
+        maps.append(features)
+    return maps
