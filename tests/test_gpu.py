@@ -49,8 +49,8 @@ def test_capturing_leaves_the_weights_and_optimizer_as_they_were():
     # One replayed epoch moves the weights and gives a finite ELBO.
     batches = torch.arange(512, device="cuda").view(4, 128)
     steps.reset_sums()
-    # Per batch: the facets' fade-in weights and guide weights, (2, J).
-    assert steps.run(batches, torch.ones(4, 2, 2, device="cuda"))
+    # Per batch: the facets' fade-in, KL and guide weights, (3, J).
+    assert steps.run(batches, torch.ones(4, 3, 2, device="cuda"))
     elbo_sum, mass_sums = steps.elbo_sum, steps.mass_sums
     assert math.isfinite(float(elbo_sum))
     assert not torch.equal(module.state_dict()["encoder.blocks.0.0.weight"],
