@@ -66,19 +66,29 @@ def test_a_poisoned_batch_is_rolled_back_and_retried(X, monkeypatch):
     assert_usable(est, X)
 
 
-def test_non_finite_weights_at_an_epoch_end_are_caught(X, monkeypatch):
-    original = skmfc.training._EagerSteps.run
-    epochs = {"n": 0}
+def corrupt_after_call(monkeypatch, owner, name, call, corrupt):
+    """Make ``owner.name`` run as usual, then ``corrupt(first_argument)`` (under no_grad)
+    after its ``call``-th call."""
+    original = getattr(owner, name)
+    calls = {"n": 0}
 
-    def corrupting_run(steps, *args, **kwargs):
-        result = original(steps, *args, **kwargs)
-        epochs["n"] += 1
-        if epochs["n"] == 2:  # every loss was fine, the epoch's last step broke a weight
+    def corrupting(first, *args, **kwargs):
+        result = original(first, *args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == call:
             with torch.no_grad():
-                next(steps.module.parameters())[0] = math.inf
+                corrupt(first)
         return result
 
-    monkeypatch.setattr(skmfc.training._EagerSteps, "run", corrupting_run)
+    monkeypatch.setattr(owner, name, corrupting)
+
+
+def test_non_finite_weights_at_an_epoch_end_are_caught(X, monkeypatch):
+    # Every loss of epoch 2 was fine; its last step broke a weight.
+    def break_a_weight(steps):
+        next(steps.module.parameters())[0] = math.inf
+
+    corrupt_after_call(monkeypatch, skmfc.training._EagerSteps, "run", 2, break_a_weight)
     with pytest.warns(RuntimeWarning, match="non-finite in epoch 2"):
         est = tiny_estimator(max_iter=3).fit(X)
     assert est.n_iter_ == 3
@@ -308,18 +318,9 @@ def test_converged_means_the_elbo_stopped_improving_by_tol(X):
 
 
 def test_an_epoch_that_ends_in_a_non_finite_state_is_no_rollback_point(X, monkeypatch):
-    original = skmfc.training.loop.reseed_dead_clusters
-    calls = {"n": 0}
-
-    def corrupting(module, *args, **kwargs):
-        calls["n"] += 1
-        result = original(module, *args, **kwargs)
-        if calls["n"] == 2:  # the epoch's loss was finite; its end state is not
-            with torch.no_grad():
-                module.priors[-1].means.fill_(math.inf)
-        return result
-
-    monkeypatch.setattr(skmfc.training.loop, "reseed_dead_clusters", corrupting)
+    # Epoch 2's loss was finite; its end state (after the re-seeding) is not.
+    corrupt_after_call(monkeypatch, skmfc.training.loop, "reseed_dead_clusters", 2,
+                       lambda module: module.priors[-1].means.fill_(math.inf))
     with pytest.warns(RuntimeWarning, match="non-finite in epoch 2"):
         est = tiny_estimator(max_iter=4).fit(X)
     assert est.n_iter_ == 4
