@@ -466,7 +466,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         n_restarts = 1 if warm else self.n_init
         seeds = [seed] + [int(rng.randint(_MAX_SEED)) for _ in range(n_restarts - 1)]
         score_seed = self._seed if warm else seed
-        if not isinstance(self.progressive, str) and self.progressive and not warm:
+        if self._progressive(guided=False, warm=warm):
             split_epochs(self.max_iter, self.n_facets)  # says so now if max_iter is too few
         options = self._train_options(layout, len(X_fit), device, warm)
         try:

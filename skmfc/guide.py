@@ -114,7 +114,8 @@ class GuidePartitions:
     redundant : ndarray of bool of shape (n_partitions,)
         Whether a partition shares information with a clearer clear one (adjusted mutual
         information at least :data:`MAX_SHARED_INFORMATION`): two coarsenings of one
-        factor, or a factor and a product holding it, are one factor, not two.
+        factor, or a factor and a product holding it, are one factor, not two. Judged
+        among the partitions of clarity at least :data:`MIN_CLARITY`.
     """
 
     labels: np.ndarray
@@ -272,11 +273,15 @@ def _rated_partitions(result, projected, sample):
 
 
 def _redundant(labels, clarity):
-    """Which partitions (clearest first) share information with a clearer clear one."""
+    """Which partitions (clearest first) share information with a clearer clear one.
+
+    Only partitions of at least :data:`MIN_CLARITY` are judged (a single group is rated
+    -1, so it is never among them).
+    """
     redundant = np.zeros(labels.shape[1], dtype=bool)
     kept = []
     for partition in range(labels.shape[1]):
-        if clarity[partition] < MIN_CLARITY or len(np.unique(labels[:, partition])) < 2:
+        if clarity[partition] < MIN_CLARITY:
             continue
         redundant[partition] = any(
             adjusted_mutual_info_score(labels[:, other], labels[:, partition])

@@ -122,11 +122,10 @@ def test_guide_weights_fade_to_nothing_and_spare_facets_not_switched_on():
     from skmfc.training import _batch_weights, _Guide, guide_weights_at
     np.testing.assert_allclose(guide_weights_at(0, 4, [10.0, 0.0]), [10.0, 0.0])
     np.testing.assert_allclose(guide_weights_at(4, 4, [10.0, 2.0]), [0.0, 0.0])
-    guide = _Guide(labels=torch.zeros(5, 2, dtype=torch.long), strength=np.array([4.0, 4.0]),
-                   n_epochs=2)
-    weights = _batch_weights(np.array([0.0, 1.0]), guide, epoch=1)
+    guide = _Guide(labels=torch.zeros(5, 2, dtype=torch.long), strength=np.array([4.0, 4.0]))
+    weights = _batch_weights(np.array([0.0, 1.0]), guide, epoch=1, n_epochs=2)
     np.testing.assert_allclose(weights, [[0.0, 1.0], [0.0, 1.0], [0.0, 2.0]])
-    np.testing.assert_allclose(_batch_weights(np.array([1.0, 1.0]), None, 0),
+    np.testing.assert_allclose(_batch_weights(np.array([1.0, 1.0]), None, 0, 2),
                                [[1, 1], [1, 1], [0, 0]])
 
 
@@ -135,7 +134,7 @@ def test_the_kl_warmup_scales_the_kl_weights_only():
     assert kl_warmup_at(0, 100, 0.0) == 1.0
     assert kl_warmup_at(9, 100, 0.5) == pytest.approx(0.2)
     assert kl_warmup_at(49, 100, 0.5) == 1.0
-    np.testing.assert_allclose(_batch_weights(np.array([0.5, 1.0]), None, 0, kl_weight=0.2),
+    np.testing.assert_allclose(_batch_weights(np.array([0.5, 1.0]), None, 0, 2, kl_weight=0.2),
                                [[0.5, 1.0], [0.1, 0.2], [0.0, 0.0]])
 
 

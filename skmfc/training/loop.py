@@ -212,8 +212,7 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
     guide = None
     if guide_labels is not None:
         guide = _Guide(labels=guide_labels if chunks is None else chunks.device_labels,
-                       strength=np.asarray(guide_strength, dtype=float),
-                       n_epochs=sum(epochs_per_step))
+                       strength=np.asarray(guide_strength, dtype=float))
     schedule = Schedule(tuple(epochs_per_step), fade_in_fraction, module.n_facets,
                         progressive, kl_warmup_fraction, guide)
     history = TrainingHistory(learning_rate=float(learning_rate), batch_size=int(batch_size))

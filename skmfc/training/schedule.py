@@ -84,20 +84,20 @@ def kl_warmup_at(batch, n_batches_in_all, fraction):
 
 @dataclass
 class _Guide:
-    """Guide labels of the training rows (on the device the steps index) and the
-    schedule of their weights."""
+    """Guide labels of the training rows (on the device the steps index) and each facet's
+    initial guide weight."""
 
     labels: torch.Tensor
     strength: np.ndarray
-    n_epochs: int
 
 
-def _batch_weights(facet_weights, guide, epoch, kl_weight=1.0):
-    """A batch's weights, shape (3, J): the facets' fade-in weights (decoder inputs), their
-    KL weights (fade-in times the KL warm-up), and guide weights (0 without a guide; a
-    facet not switched on yet is not pulled either)."""
+def _batch_weights(facet_weights, guide, epoch, n_epochs, kl_weight=1.0):
+    """A batch's weights in epoch ``epoch`` of ``n_epochs``, shape (3, J): the facets'
+    fade-in weights (decoder inputs), their KL weights (fade-in times the KL warm-up),
+    and guide weights (0 without a guide; a facet not switched on yet is not pulled
+    either)."""
     guide_weights = (np.zeros_like(facet_weights) if guide is None else
-                     facet_weights * guide_weights_at(epoch, guide.n_epochs, guide.strength))
+                     facet_weights * guide_weights_at(epoch, n_epochs, guide.strength))
     return np.stack([facet_weights, kl_weight * facet_weights, guide_weights])
 
 
@@ -155,7 +155,7 @@ class Schedule:
                                          self.progressive)
         kl_weight = kl_warmup_at(epoch * n_batches + batch, n_batches * self.n_epochs,
                                  self.kl_warmup_fraction)
-        return _batch_weights(facet_weights, self.guide, epoch, kl_weight)
+        return _batch_weights(facet_weights, self.guide, epoch, self.n_epochs, kl_weight)
 
     def facet_weights_after(self, step, epoch_in_step, n_batches):
         """The facets' fade-in weights once the ``epoch_in_step``-th epoch of ``step`` has
