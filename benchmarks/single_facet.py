@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score  # noqa: E402
 
 from facets import estimator_defaults, parse_arm_params  # noqa: E402
-from quality import machine_info, versions  # noqa: E402
+from quality import machine_info, mean_std, versions  # noqa: E402
 from skmfc import MFCVAEClustering  # noqa: E402
 from skmfc.metrics import hungarian_accuracy, majority_accuracy  # noqa: E402
 
@@ -103,15 +103,6 @@ def fit_arm(arm, params, seed, data, args):
     return record
 
 
-def summary(values):
-    """mean ± std [min, max] of a list of numbers, or one number."""
-    values = np.asarray(values, dtype=float)
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return (f"{values.mean():.3f} ± {values.std(ddof=1):.3f} "
-            f"[{values.min():.3f}, {values.max():.3f}]")
-
-
 def arm_rows(records, arms):
     """One Markdown row per arm."""
     rows = []
@@ -124,10 +115,10 @@ def arm_rows(records, arms):
             arm,
             ", ".join(f"{key}={value!r}" for key, value in mine[0]["params"].items()) or "-",
             str(len(mine)),
-            summary(hungarian),
+            mean_std(hungarian, show_range=True),
             f"{max(hungarian) - min(hungarian):.3f}",
-            summary([record["test"]["majority"] for record in mine]),
-            summary([record["test"]["ari"] for record in mine]),
+            mean_std([record["test"]["majority"] for record in mine], show_range=True),
+            mean_std([record["test"]["ari"] for record in mine], show_range=True),
             f"{np.mean([record['elbo'] for record in mine]):.2f}",
             f"{np.mean([record['seconds'] for record in mine]):.1f}",
         ]) + " |")
@@ -148,7 +139,7 @@ def render(records, arms, args, description, wall_seconds):
                                     if args.train_samples else ""),
         f"- model: MFCVAEClustering(n_facets=1, n_clusters=10, random_state=seed"
         + (f", max_iter={args.epochs}" if args.epochs else "") + ", ...), device "
-        f"{args.device}; seeds {list(range(args.first_seed, args.first_seed + args.seeds))}; "
+        f"{args.device}; seeds {args.seed_list}; "
         "scores on the test images",
         f"- targets of issue 15 for the defaults: mean Hungarian accuracy >= {TARGET_MEAN}, "
         f"best >= {TARGET_BEST}, spread (max - min) <= {TARGET_SPREAD}",
@@ -193,6 +184,7 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
+    args.seed_list = list(range(args.first_seed, args.first_seed + args.seeds))
     arm_params = {"defaults": {}, **dict(args.arm)}
     arms = args.arms.split(",") if args.arms else list(arm_params)
     defaults = estimator_defaults()
@@ -208,7 +200,7 @@ def main(argv=None):
     started = time.perf_counter()
     records = []
     for arm in arms:
-        for seed in range(args.first_seed, args.first_seed + args.seeds):
+        for seed in args.seed_list:
             record = fit_arm(arm, arm_params[arm], seed, (X_train, y_train, X_test, y_test),
                              args)
             records.append(record)
