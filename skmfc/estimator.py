@@ -101,9 +101,10 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         Start facets from linear partitions of the data where those are clear
         (:mod:`skmfc.guide`): non-redundant k-means finds one partition per facet, each
         in its own subspace of a PCA projection; a partition whose silhouette in its
-        subspace is at least 0.5 pulls one facet's clusters towards it (the lowest
-        facets, clearest partition first) with a cross-entropy that fades to nothing
-        by the last epoch, and that facet gets as many clusters as the partition has
+        subspace is at least 0.5, and whose adjusted mutual information with a clearer
+        one is below 0.2, pulls one facet's clusters towards it (the lowest facets,
+        clearest partition first) with a cross-entropy that fades to nothing by the
+        last epoch, and that facet gets as many clusters as the partition has
         groups (see ``n_clusters_``). Facets without a clear partition, and models
         with one facet, train unguided. ``None`` trains every facet unguided with
         exactly ``n_clusters`` clusters. Costs a few seconds per fit (20 Nr-Kmeans

@@ -36,7 +36,8 @@ from skmfc.nn.ladder import GaussianHeads
 
 #: Memory format of the convolution weights and feature maps: channels-last (NHWC) lets
 #: oneDNN use its faster convolution kernels on the CPU, 1.2-1.4x a training step of the
-#: ladder on 20x20 images (``benchmarks/conv_speed.py``). The values are the same.
+#: ladder on 20x20 images (``benchmarks/conv_speed.py``). The values are the same up to
+#: float rounding (the kernels sum in another order).
 CHANNELS_LAST = torch.channels_last
 
 
