@@ -138,13 +138,13 @@ class RowSource:
                 yield start, first, stop_index, self._read_span(start, stop)
                 first = stop_index
 
-    def blocks(self, block_rows=BLOCK_ROWS):
+    def blocks(self, block_rows=None):
         """Yield ``(start, block)`` for consecutive blocks of ``block_rows`` rows.
 
         Parameters
         ----------
-        block_rows : int, default=BLOCK_ROWS
-            Rows per block (the last block may have fewer).
+        block_rows : int, optional
+            Rows per block (the last block may have fewer); ``BLOCK_ROWS`` by default.
 
         Yields
         ------
@@ -152,6 +152,7 @@ class RowSource:
             Index of the block's first row.
         block : ndarray of shape (rows, *row_shape)
         """
+        block_rows = block_rows or BLOCK_ROWS
         for start in range(0, self.n_samples, block_rows):
             yield start, self._read_span(start, min(start + block_rows, self.n_samples))
 
@@ -414,8 +415,9 @@ class CheckedRows:
             first_row = rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         return self._checked(self.source.read(rows), first_row)
 
-    def blocks(self, block_rows=BLOCK_ROWS):
-        """Yield ``(start, rows)`` for consecutive validated blocks of ``block_rows`` rows."""
+    def blocks(self, block_rows=None):
+        """Yield ``(start, rows)`` for consecutive validated blocks of ``block_rows`` rows
+        (``BLOCK_ROWS`` by default)."""
         for start, block in self.source.blocks(block_rows):
             yield start, self._checked(block, start)
 
