@@ -42,6 +42,7 @@ def as_source(X):
     Returns
     -------
     RowSource or None
+        The source that reads ``X``; None for data to be validated whole.
     """
     if isinstance(X, RowSource):
         return X
@@ -56,7 +57,18 @@ def as_source(X):
 
 
 def is_dask_array(X):
-    """Whether ``X`` is a dask array (without importing dask)."""
+    """Whether ``X`` is a dask array, told without importing dask.
+
+    Parameters
+    ----------
+    X : object
+        Anything.
+
+    Returns
+    -------
+    bool
+        True for a ``dask.array.Array``.
+    """
     return (type(X).__module__.partition(".")[0] == "dask"
             and hasattr(X, "map_blocks") and hasattr(X, "chunks"))
 
@@ -106,6 +118,7 @@ class RowSource:
         Returns
         -------
         ndarray of shape (len(rows), *row_shape)
+            The rows, of the stored dtype.
         """
         if isinstance(rows, slice):
             start, stop, step = rows.indices(self.n_samples)
@@ -162,10 +175,12 @@ class RowSource:
         Parameters
         ----------
         rows : ndarray of int
+            Sorted, unique indices of rows of this source.
 
         Returns
         -------
         RowSource
+            Its row ``i`` is row ``rows[i]`` of this source.
         """
         return _SubsetSource(self, np.asarray(rows, dtype=np.int64))
 
@@ -297,8 +312,7 @@ def _stored_chunk_rows(data):
 
 
 def check_rows(block, first_row, kind):
-    """A block of rows as float32 or float64, refused with a clear ValueError when it
-    holds NaN or infinity.
+    """A block of rows as float32 or float64; a clear ValueError for NaN or infinity.
 
     Parameters
     ----------
@@ -313,7 +327,7 @@ def check_rows(block, first_row, kind):
     Returns
     -------
     ndarray
-        float32 when stored as float32, float64 otherwise.
+        The block, in float32 when stored as float32 and in float64 otherwise.
     """
     dtype = np.float32 if block.dtype == np.float32 else np.float64
     block = np.asarray(block, dtype=dtype)
@@ -330,10 +344,9 @@ def check_rows(block, first_row, kind):
 
 
 class RunningMoments:
-    """Per-feature count, minimum, maximum, mean and variance of rows seen a block at a
-    time (Chan, Golub and LeVeque's pairwise update), in float64.
+    """Count, minimum, maximum, per-feature mean and variance of rows seen in blocks.
 
-    After a single block the values are exactly numpy's ``min``, ``max``,
+    Chan, Golub and LeVeque's pairwise update, in float64. After a single block the values are exactly numpy's ``min``, ``max``,
     ``mean(axis=0, dtype=float64)`` and ``var(axis=0, dtype=float64)`` of it; each further
     block changes them by rounding only.
     """
@@ -342,7 +355,13 @@ class RunningMoments:
         self.count, self.min, self.max, self.mean, self.var = 0, None, None, None, None
 
     def add(self, block):
-        """Take in a block of rows, shape (n, n_features)."""
+        """Take in a block of rows.
+
+        Parameters
+        ----------
+        block : ndarray of shape (n, n_features)
+            Rows, finite.
+        """
         if len(block) == 0:
             return
         n = len(block)
@@ -365,11 +384,10 @@ class RunningMoments:
 
 
 class CheckedRows:
-    """A :class:`RowSource` as validated flat rows: every read is flattened to
-    ``(rows, n_features)`` by ``flatten``, refused when it holds NaN or infinity
-    (:func:`check_rows`), and shown to ``on_read``.
+    """A :class:`RowSource` as validated flat rows.
 
-    This is what the estimator works with in place of a validated numpy array: ``len``,
+    Every read is flattened to ``(rows, n_features)`` by ``flatten``, refused when it
+    holds NaN or infinity (:func:`check_rows`), and shown to ``on_read``. This is what the estimator works with in place of a validated numpy array: ``len``,
     ``shape``, ``X[rows]`` (the rows ``rows``, sorted, as a new ``CheckedRows`` read
     lazily), ``min()`` and ``max()`` behave as they do for the array, and the values
     themselves come from :meth:`read` and :meth:`blocks`.
@@ -377,6 +395,7 @@ class CheckedRows:
     Parameters
     ----------
     source : RowSource
+        The data.
     flatten : callable
         ``flatten(block)`` gives a block's rows as a 2-D array.
     n_features : int
@@ -402,12 +421,17 @@ class CheckedRows:
         return CheckedRows(self.source.subset(rows), self.flatten, self.shape[1], self.on_read)
 
     def read(self, rows):
-        """The rows ``rows`` (a slice or indices, see :meth:`RowSource.read`), validated.
+        """Read rows, validated and flat.
+
+        Parameters
+        ----------
+        rows : slice or array-like of int
+            As for :meth:`RowSource.read`.
 
         Returns
         -------
         ndarray of shape (len(rows), n_features)
-            float32 when stored as float32, float64 otherwise.
+            The rows, in float32 when stored as float32 and in float64 otherwise.
         """
         if isinstance(rows, slice):
             first_row = rows.indices(len(self))[0]
@@ -416,8 +440,20 @@ class CheckedRows:
         return self._checked(self.source.read(rows), first_row)
 
     def blocks(self, block_rows=None):
-        """Yield ``(start, rows)`` for consecutive validated blocks of ``block_rows`` rows
-        (``BLOCK_ROWS`` by default)."""
+        """Yield consecutive validated blocks of rows.
+
+        Parameters
+        ----------
+        block_rows : int, optional
+            Rows per block; ``BLOCK_ROWS`` by default.
+
+        Yields
+        ------
+        start : int
+            Index of the block's first row.
+        rows : ndarray of shape (rows, n_features)
+            The block, validated and flat.
+        """
         for start, block in self.source.blocks(block_rows):
             yield start, self._checked(block, start)
 
@@ -428,7 +464,13 @@ class CheckedRows:
         return block
 
     def moments(self):
-        """:class:`RunningMoments` of all rows (one pass over the data, then kept)."""
+        """Gather the moments of all rows in one pass over the data (then kept).
+
+        Returns
+        -------
+        RunningMoments
+            Count, minimum, maximum, per-feature mean and variance.
+        """
         if self._moments is None:
             moments = RunningMoments()
             for _, block in self.blocks():
@@ -437,9 +479,21 @@ class CheckedRows:
         return self._moments
 
     def min(self):
-        """Smallest value."""
+        """Smallest value, from :meth:`moments`.
+
+        Returns
+        -------
+        number
+            The smallest value of all rows.
+        """
         return self.moments().min
 
     def max(self):
-        """Largest value."""
+        """Largest value, from :meth:`moments`.
+
+        Returns
+        -------
+        number
+            The largest value of all rows.
+        """
         return self.moments().max

@@ -274,8 +274,14 @@ def guide_partitions_of_rows(read_rows, n_samples, n_clusters, *,
         (len(rows), ...), standardised as the network sees them.
     n_samples : int
         Number of rows.
-    n_clusters, n_components, n_init, random_state
-        As for :func:`guide_partitions`.
+    n_clusters : sequence of int
+        Upper bound of the groups of each partition (one per facet).
+    n_components : int, default=GUIDE_COMPONENTS
+        Dimension of the PCA projection Nr-Kmeans runs on.
+    n_init : int, default=GUIDE_STARTS
+        Random starts of :func:`nonredundant_kmeans`, as for :func:`guide_partitions`.
+    random_state : int or None, default=None
+        Seeds the PCA solver, the fitted rows, Nr-Kmeans and the silhouette's sample.
 
     Returns
     -------
