@@ -117,8 +117,8 @@ class RowSource:
 
         Returns
         -------
-        ndarray of shape (len(rows), *row_shape)
-            The rows, of the stored dtype.
+        ndarray of shape (len(rows), ...)
+            The rows (each of shape ``row_shape``), of the stored dtype.
         """
         if isinstance(rows, slice):
             start, stop, step = rows.indices(self.n_samples)
@@ -163,7 +163,8 @@ class RowSource:
         ------
         start : int
             Index of the block's first row.
-        block : ndarray of shape (rows, *row_shape)
+        block : ndarray of shape (rows, ...)
+            The block's rows, each of shape ``row_shape``.
         """
         block_rows = block_rows or BLOCK_ROWS
         for start in range(0, self.n_samples, block_rows):
