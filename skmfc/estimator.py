@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import uuid
 import warnings
 from numbers import Integral, Real
 
@@ -17,10 +18,12 @@ from tqdm.auto import tqdm
 from skmfc._device import (cuda_devices, fits_on_device, for_inference, resolve_device,
                            resolve_precision, uses_cuda_graphs)
 from skmfc._noise import row_noise
-from skmfc.guide import GUIDE_STRENGTH, guide_partitions
+from skmfc.data import CheckedRows, RunningMoments, as_source, is_dask_array
+from skmfc.guide import GUIDE_STRENGTH, guide_partitions, guide_partitions_of_rows
 from skmfc.merging import AUTO_MAX_CLUSTERS, merge_module_clusters
 from skmfc.nn import MFCVAE
-from skmfc.nn.inference import cluster_log_proba, decode_mean, elbo_samples, encode_posteriors
+from skmfc.nn.inference import (INFERENCE_BATCH_SIZE, cluster_log_proba, decode_mean,
+                                elbo_samples, encode_posteriors)
 from skmfc.nn.inference import sample as sample_module
 from skmfc.persistence import _module_state, _rebuild_module, load_estimator, save_estimator
 from skmfc.selection import restart_agreement, select_restart
@@ -508,10 +511,16 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                 ConvergenceWarning, stacklevel=4)
 
     def _check_fit_input(self, X, warm):
-        """Validated training X and the layout of the network the parameters ask for."""
-        X, array_image_shape = _image_rows(X)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2,
-                          reset=not warm)
+        """Validated training X (a numpy array, or :class:`~skmfc.data.CheckedRows` for
+        data read in pieces) and the layout of the network the parameters ask for."""
+        source = as_source(X)
+        if source is None:
+            X, array_image_shape = _image_rows(X)
+            X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2,
+                              reset=not warm)
+        else:
+            X, array_image_shape = self._checked_source(source, min_samples=2,
+                                                        reset=not warm)
         image_shape = self._check_image_shape(array_image_shape, X.shape[1])
         architecture = self.architecture
         if architecture == "auto":
@@ -534,6 +543,25 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         else:
             hidden_sizes = self._per_facet("hidden_sizes", self.hidden_sizes)
         return X, _Layout(architecture, image_shape, n_clusters, latent_dims, hidden_sizes)
+
+    def _checked_source(self, source, min_samples, reset, on_read=None):
+        """A :class:`~skmfc.data.RowSource` as :class:`~skmfc.data.CheckedRows`, and the
+        (height, width, channels) of its images (None for flat rows).
+
+        The first rows go through ``validate_data`` as a numpy array would, so the number
+        of features, their type and the fewest samples are checked (and
+        ``n_features_in_`` set) by scikit-learn's rules; the values of the other rows are
+        checked as they are read.
+        """
+        if len(source.row_shape) > 3:
+            raise ValueError(f"Found array with dim {len(source.row_shape) + 1} (a "
+                             f"{source.kind} of shape {source.shape}): give flat rows or "
+                             "images of shape (n, H, W), (n, H, W, C) or (n, C, H, W)")
+        head, image_shape = _image_rows(source.read(slice(0, min_samples)))
+        head = validate_data(self, head, dtype=[np.float64, np.float32],
+                             ensure_min_samples=min_samples, reset=reset)
+        return (CheckedRows(source, lambda block: _image_rows(block)[0], head.shape[1],
+                            on_read), image_shape)
 
     def _n_validation(self, n_samples):
         """Rows held out for early stopping."""
@@ -948,8 +976,11 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _training_input(self, X, device):
         """:meth:`_to_model_input` in float32 on ``device``, or in host memory when it would
-        would not fit there (:func:`skmfc._device.fits_on_device`; training then streams
-        it to the GPU in chunks)."""
+        not fit there (:func:`skmfc._device.fits_on_device`; training then streams it to
+        the GPU in chunks); for data read in pieces, a row reader that reads and
+        standardises the rows training asks for (:mod:`skmfc.training.streaming`)."""
+        if isinstance(X, CheckedRows):  # read in pieces while training
+            return _ModelRows(self, X, torch.float32)
         X = self._to_model_input(X, torch.float32, "cpu")
         return X.to(device) if fits_on_device(X.nelement() * X.element_size(), device) else X
 
@@ -967,23 +998,38 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _validate_input(self, X):
         check_is_fitted(self)
+        source = as_source(X)
+        if source is not None:
+            X, array_image_shape = self._checked_source(
+                source, min_samples=1, reset=False, on_read=self._warn_outside_unit_range)
+            self._check_fitted_image_shape(array_image_shape)
+            return X
         X, array_image_shape = _image_rows(X)
+        self._check_fitted_image_shape(array_image_shape)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        self._warn_outside_unit_range(X, stacklevel=4)
+        return X
+
+    def _check_fitted_image_shape(self, array_image_shape):
         if array_image_shape is not None and array_image_shape != self.image_shape_:
             raise ValueError(f"X holds images of shape {array_image_shape} (height, width, "
                              f"channels) but the model was fitted on "
                              f"{self.image_shape_ or f'{self.n_features_in_} flat features'}")
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+
+    def _warn_outside_unit_range(self, X, stacklevel=5):
+        """Warn when a model with the Bernoulli likelihood is given values outside [0, 1]
+        (for data read in pieces, checked block by block as they are read)."""
         if self.likelihood_ == "bernoulli" and X.size and (X.min() < 0.0 or X.max() > 1.0):
             warnings.warn("X holds values outside [0, 1], but the model was fitted with the "
                           "Bernoulli likelihood on values in [0, 1]: scale X as the training "
                           "data were scaled (e.g. pixels divided by 255)", UserWarning,
-                          stacklevel=3)
-        return X
+                          stacklevel=stacklevel)
 
     def _posterior(self, X):
         """Posterior means and log-variances of every facet, as lists of numpy arrays."""
         with torch.inference_mode():
-            posteriors = encode_posteriors(self.module_, _ModelRows(self, X, self.module_))
+            posteriors = encode_posteriors(self.module_,
+                                           _ModelRows(self, X, _module_dtype(self.module_)))
         means, log_variances = ([_to_numpy(posterior[part]) for posterior in posteriors]
                                 for part in (0, 1))
         for facet_means in means:
@@ -996,7 +1042,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         module = self.module_ if module is None else module
         with torch.inference_mode():
             log_proba = [_to_numpy(facet_log_proba) for facet_log_proba
-                         in cluster_log_proba(module, _ModelRows(self, X, module))]
+                         in cluster_log_proba(module,
+                                              _ModelRows(self, X, _module_dtype(module)))]
         for facet_log_proba in log_proba:
             _check_finite_output([facet_log_proba], "the cluster probabilities")
         return log_proba
@@ -1048,18 +1095,70 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Samples to assign.
+            Samples to assign: an array, a dask array, or data read in pieces (see
+            :meth:`fit`).
         facet : int, optional
             Return the labels of this facet only.
 
         Returns
         -------
         ndarray of shape (n_samples, n_facets), or (n_samples,)
-            One column per facet; 1-D when ``n_facets=1`` or ``facet`` is given.
+            One column per facet; 1-D when ``n_facets=1`` or ``facet`` is given. A dask
+            array for a dask array (computed block by block when asked for).
         """
         facet = self._check_facet(facet)
+        if is_dask_array(X):
+            width = None if facet is not None or self.n_facets == 1 else self.n_facets
+            return self._map_row_blocks("predict", X, width, np.int64, facet=facet)
         labels, _ = self._assignments(self._validate_input(X))
         return _one_facet_flat(labels) if facet is None else labels[:, facet]
+
+    def _map_row_blocks(self, method, X, width, dtype, **kwargs):
+        """``method`` applied lazily to every block of rows of the dask array ``X``, as
+        dask-ml's ``ParallelPostFit`` does: the features are rechunked into one block,
+        each block of rows goes through ``method`` as a numpy array, and nothing is
+        computed until the result is. The number of features is checked now, the values
+        of each block when it is computed. The blocks are computed with the model as it
+        is now, even if the estimator is fitted again before.
+
+        Parameters
+        ----------
+        method : str
+            ``"predict"``, ``"predict_proba"``, ``"transform"`` or ``"score_samples"``.
+        X : dask.array.Array
+        width : int or None
+            Columns of the result, None for a 1-D result.
+        dtype : numpy dtype
+            Type of the result.
+        **kwargs
+            Passed on to ``method``.
+
+        Returns
+        -------
+        dask.array.Array of shape (n_samples, width) or (n_samples,)
+        """
+        check_is_fitted(self)
+        if X.ndim < 2 or any(math.isnan(size) for size in X.shape):
+            raise ValueError(f"Expected 2D array with rows of known number, got a dask array "
+                             f"of shape {X.shape}")
+        # One empty row goes through the checks of a numpy X, so the features of a dask
+        # array are refused now, and in the same words.
+        empty_row, array_image_shape = _image_rows(np.zeros((1, *X.shape[1:]),
+                                                            dtype=_dtype_of(X)))
+        self._check_fitted_image_shape(array_image_shape)
+        validate_data(self, empty_row, dtype=[np.float64, np.float32], reset=False)
+        # A frozen view of the fitted state: fit replaces the estimator's __dict__ whole.
+        fitted = object.__new__(type(self))
+        fitted.__dict__ = dict(self.__dict__)
+        X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})
+        name = f"mfcvae-{method}-{uuid.uuid4().hex}"
+        if width is None:
+            return X.map_blocks(getattr(fitted, method), drop_axis=list(range(1, X.ndim)),
+                                dtype=dtype, meta=np.empty((0,), dtype=dtype), name=name,
+                                **kwargs)
+        return X.map_blocks(getattr(fitted, method), drop_axis=list(range(2, X.ndim)),
+                            chunks=(X.chunks[0], (width,)), dtype=dtype,
+                            meta=np.empty((0, 0), dtype=dtype), name=name, **kwargs)
 
     def _labels_by_facet(self):
         """``labels_`` as (n_samples, n_facets), also for a single facet (a view)."""
@@ -1071,7 +1170,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Data with the features seen in :meth:`fit`.
+            Data with the features seen in :meth:`fit`: an array, a dask array, or data
+            read in pieces (see :meth:`fit`).
         facet : int, optional
             Return the probabilities of this facet only.
 
@@ -1080,9 +1180,13 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         ndarray of shape (n_samples, n_clusters_total) or (n_samples, n_clusters_facet)
             ``n_clusters_total`` is ``sum(n_clusters_)``, ``n_clusters_facet`` is
             ``n_clusters_[facet]``. Without ``facet`` the facets' blocks stand side by
-            side, lowest facet first; each block sums to 1 per row.
+            side, lowest facet first; each block sums to 1 per row. A dask array for a
+            dask array.
         """
         facet = self._check_facet(facet)
+        if is_dask_array(X):
+            width = sum(self.n_clusters_) if facet is None else self.n_clusters_[facet]
+            return self._map_row_blocks("predict_proba", X, width, np.float64, facet=facet)
         log_proba = self._cluster_log_proba(self._validate_input(X))
         if facet is not None:
             return np.exp(log_proba[facet])
@@ -1094,14 +1198,18 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Data with the features seen in :meth:`fit`.
+            Data with the features seen in :meth:`fit`: an array, a dask array, or data
+            read in pieces (see :meth:`fit`).
 
         Returns
         -------
         ndarray of shape (n_samples, n_latent)
             ``n_latent`` is ``sum(latent_dims_)``; facet 0's columns first. Columns
-            named by :meth:`get_feature_names_out` (``facet0_z0``, ...).
+            named by :meth:`get_feature_names_out` (``facet0_z0``, ...). A dask array
+            for a dask array.
         """
+        if is_dask_array(X):
+            return self._map_row_blocks("transform", X, sum(self.latent_dims_), np.float64)
         means, _ = self._posterior(self._validate_input(X))
         return np.concatenate(means, axis=1)
 
@@ -1217,13 +1325,16 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Samples to score.
+            Samples to score: an array, a dask array, or data read in pieces (see
+            :meth:`fit`).
 
         Returns
         -------
         ndarray of shape (n_samples,)
-            ELBO of every sample, in input units.
+            ELBO of every sample, in input units. A dask array for a dask array.
         """
+        if is_dask_array(X):
+            return self._map_row_blocks("score_samples", X, None, np.float64)
         elbo = self._elbo_samples(self.module_, self._validate_input(X), self._seed)
         _check_finite_output([elbo], "the ELBO values")
         return elbo
@@ -1235,6 +1346,10 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         values rounded to float32 (:func:`skmfc._noise.row_noise`): a row scores the
         same in any batch, and data shifted and scaled as a whole get the same samples.
         """
+        if isinstance(X, CheckedRows):  # block by block, as elbo_samples chunks in memory
+            return np.concatenate(
+                [self._elbo_samples(module, block, seed)
+                 for _, block in X.blocks(INFERENCE_BATCH_SIZE)] or [np.zeros(0)])
         parameter = next(module.parameters())
         # Standardised on the host; elbo_samples moves it to the device in chunks.
         X_model = self._to_model_input(X, parameter.dtype, "cpu")
@@ -1447,7 +1562,11 @@ def _guide_facets(config, X_train, seed):
     facets the user sized for them.
     """
     n_clusters = list(config["n_clusters"])
-    partitions = guide_partitions(X_train.cpu().numpy(), n_clusters, random_state=seed)
+    if isinstance(X_train, _ModelRows):  # read in pieces: fitted on a random subset
+        partitions = guide_partitions_of_rows(
+            lambda rows: X_train[rows].numpy(), len(X_train), n_clusters, random_state=seed)
+    else:
+        partitions = guide_partitions(X_train.cpu().numpy(), n_clusters, random_state=seed)
     labels = np.zeros((len(X_train), len(n_clusters)), dtype=np.int64)
     strength = np.zeros(len(n_clusters))
     for partition in np.flatnonzero(partitions.clear()):
@@ -1498,19 +1617,49 @@ class _TrainOptions:
 
 
 class _ModelRows:
-    """Validated numpy X as the input of a module, standardised (on the host, in the
-    module's dtype) only for the rows sliced: what :mod:`skmfc.nn.inference` reads in
-    chunks, without a standardised copy of all of X."""
+    """Validated X (a numpy array, or :class:`~skmfc.data.CheckedRows` read in pieces) as
+    the input of a module, standardised (on the host, in ``dtype``) only for the rows
+    read: what :mod:`skmfc.nn.inference` reads in chunks, and the row reader training
+    streams (:mod:`skmfc.training.streaming`), without a standardised copy of all of X.
+    """
 
-    def __init__(self, estimator, X, module):
-        self.estimator, self.X = estimator, X
-        self.dtype = next(module.parameters()).dtype
+    device = torch.device("cpu")
+
+    def __init__(self, estimator, X, dtype):
+        self.estimator, self.X, self.dtype = estimator, X, dtype
+        self.chunk_rows = getattr(X, "chunk_rows", None)
+        if estimator.architecture_ == "conv":
+            height, width, channels = estimator.image_shape_
+            self.shape = (len(X), channels, height, width)
+        else:
+            self.shape = (len(X), X.shape[1])
 
     def __len__(self):
         return len(self.X)
 
+    def element_size(self):
+        """Bytes per value of the rows given."""
+        return torch.empty((), dtype=self.dtype).element_size()
+
     def __getitem__(self, rows):
-        return self.estimator._to_model_input(self.X[rows], self.dtype, "cpu")
+        if torch.is_tensor(rows):
+            rows = rows.cpu().numpy()
+        values = self.X.read(rows) if isinstance(self.X, CheckedRows) else self.X[rows]
+        return self.estimator._to_model_input(values, self.dtype, "cpu")
+
+
+def _module_dtype(module):
+    """The dtype of a module's weights, which its input must have."""
+    return next(module.parameters()).dtype
+
+
+def _dtype_of(X):
+    """The numpy dtype of a dask array, refused with a clear error unless numeric."""
+    dtype = np.dtype(X.dtype)
+    if dtype.kind not in "biufc":
+        raise ValueError(f"could not convert the dask array's values of type {dtype} to "
+                         "float: X must hold numbers")
+    return dtype
 
 
 def _one_facet_flat(labels):
@@ -1559,12 +1708,27 @@ def _robust_centre_and_scale(X):
 
     Data with very large or very small magnitudes are divided by their largest absolute
     value first, so that neither the squares nor the sums overflow or underflow; a scale
-    of 0 (constant data) becomes 1.
+    of 0 (constant data) becomes 1. For :class:`~skmfc.data.CheckedRows` the moments are
+    gathered block by block (:class:`~skmfc.data.RunningMoments`): exactly numpy's for
+    data of one block, equal up to rounding for more.
     """
-    peak = float(np.max(np.abs(X))) if X.size else 0.0
+    if isinstance(X, CheckedRows):
+        moments = X.moments()
+        peak = max(abs(float(moments.min)), abs(float(moments.max)))
+    else:
+        peak = float(np.max(np.abs(X))) if X.size else 0.0
     if peak == 0.0 or _SAFE_MAGNITUDE[0] < peak < _SAFE_MAGNITUDE[1]:
-        offset = X.mean(axis=0, dtype=np.float64)
-        scale = float(np.sqrt(X.var(axis=0, dtype=np.float64).mean()))
+        if isinstance(X, CheckedRows):
+            offset, scale = moments.mean, float(np.sqrt(moments.var.mean()))
+        else:
+            offset = X.mean(axis=0, dtype=np.float64)
+            scale = float(np.sqrt(X.var(axis=0, dtype=np.float64).mean()))
+    elif isinstance(X, CheckedRows):
+        unit = RunningMoments()
+        for _, block in X.blocks():
+            unit.add(np.asarray(block, dtype=np.float64) / peak)
+        offset = unit.mean * peak
+        scale = float(np.sqrt(unit.var.mean())) * peak
     else:
         unit = np.asarray(X, dtype=np.float64) / peak
         offset = unit.mean(axis=0) * peak

@@ -254,9 +254,92 @@ def guide_partitions(X, n_clusters, *, n_components=GUIDE_COMPONENTS, n_init=GUI
     return best
 
 
-def _rated_partitions(result, projected, sample):
+def guide_partitions_of_rows(read_rows, n_samples, n_clusters, *,
+                             n_components=GUIDE_COMPONENTS, n_init=GUIDE_STARTS,
+                             random_state=None):
+    """:func:`guide_partitions` of data read a few rows at a time.
+
+    With at most ``GUIDE_MAX_SAMPLES`` rows, all are read and the result is exactly
+    :func:`guide_partitions`'s. With more, the PCA and Nr-Kmeans are fitted on the same
+    random ``GUIDE_MAX_SAMPLES`` rows as there, but each start is rated, and clusters in
+    one clump merged, on those rows alone (in memory, on all rows); the other rows are
+    then projected a chunk at a time and given the group of their nearest centre among
+    the clusters the fitted rows use. Memory holds the fitted rows, a chunk and the
+    labels, whatever ``n_samples``.
+
+    Parameters
+    ----------
+    read_rows : callable
+        ``read_rows(rows)`` gives the rows ``rows`` (sorted or not) as an array of shape
+        (len(rows), ...), standardised as the network sees them.
+    n_samples : int
+        Number of rows.
+    n_clusters : sequence of int
+        Upper bound of the groups of each partition (one per facet).
+    n_components : int, default=GUIDE_COMPONENTS
+        Dimension of the PCA projection Nr-Kmeans runs on.
+    n_init : int, default=GUIDE_STARTS
+        Random starts of :func:`nonredundant_kmeans`, as for :func:`guide_partitions`.
+    random_state : int or None, default=None
+        Seeds the PCA solver, the fitted rows, Nr-Kmeans and the silhouette's sample.
+
+    Returns
+    -------
+    GuidePartitions
+        Every partition's groups (for all ``n_samples`` rows) and clarity, clearest
+        first.
+    """
+    if n_samples <= GUIDE_MAX_SAMPLES:
+        return guide_partitions(read_rows(np.arange(n_samples)), n_clusters,
+                                n_components=n_components, n_init=n_init,
+                                random_state=random_state)
+    n_clusterings = len(n_clusters)
+    seed = _seed_of(random_state)
+    rows = np.random.default_rng(seed).permutation(n_samples)[:GUIDE_MAX_SAMPLES]
+    fitted = np.asarray(read_rows(rows), dtype=np.float64).reshape(len(rows), -1)
+    dimension = min(n_components, fitted.shape[1], n_samples - 1)
+    if dimension < n_clusterings + 1:
+        return _no_guide(n_samples, n_clusterings)
+    pca = PCA(dimension, random_state=seed).fit(fitted)
+    projected = pca.transform(fitted)
+    sample = np.arange(CLARITY_SAMPLES)
+    rng = np.random.default_rng(seed)
+    best, best_rank = None, None
+    for _ in range(n_init):
+        result = nonredundant_kmeans(projected, n_clusters, n_init=1,
+                                     random_state=int(rng.integers(2**31 - 1)))
+        partitions, order = _rated_partitions(result, projected, sample, with_order=True)
+        rank = (int(partitions.clear().sum()), -result.cost)
+        if best_rank is None or rank > best_rank:
+            best, best_rank = (partitions, order, result), rank
+    partitions, order, result = best
+    fitted_clusters = result.predict(projected)
+    labels = []
+    for start in range(0, n_samples, PROJECTION_CHUNK):
+        chunk = np.asarray(read_rows(np.arange(start, min(start + PROJECTION_CHUNK,
+                                                          n_samples))), dtype=np.float64)
+        chunk = pca.transform(chunk.reshape(len(chunk), -1))
+        labels.append(np.stack([
+            _group_of_nearest(chunk, result, fitted_clusters, partitions.labels, j, column)
+            for column, j in enumerate(order)], axis=1))
+    return GuidePartitions(labels=np.concatenate(labels), clarity=partitions.clarity,
+                           redundant=partitions.redundant)
+
+
+def _group_of_nearest(points, result, fitted_clusters, fitted_groups, clustering, column):
+    """The group of the nearest centre of one Nr-Kmeans clustering for every point, among
+    the clusters the fitted rows use (``fitted_clusters[:, clustering]``); the groups are
+    those of the merged, rated partition ``fitted_groups[:, column]``."""
+    used, first = np.unique(fitted_clusters[:, clustering], return_index=True)
+    basis = result.bases[clustering]
+    nearest = _nearest(points @ basis, result.centres[clustering][used] @ basis)
+    return fitted_groups[first, column][nearest]
+
+
+def _rated_partitions(result, projected, sample, with_order=False):
     """The partitions of one Nr-Kmeans result over all rows of ``projected``, merged and
-    rated, clearest first."""
+    rated, clearest first (and, ``with_order``, the clustering of ``result`` each comes
+    from)."""
     labels, clarity = [], []
     for basis, partition in zip(result.bases, result.predict(projected).T):
         coordinates = projected @ basis
@@ -268,8 +351,9 @@ def _rated_partitions(result, projected, sample):
     labels, clarity = np.stack(labels, axis=1), np.array(clarity)
     order = np.argsort(-clarity, kind="stable")
     labels, clarity = labels[:, order], clarity[order]
-    return GuidePartitions(labels=labels, clarity=clarity,
-                           redundant=_redundant(labels[sample], clarity))
+    partitions = GuidePartitions(labels=labels, clarity=clarity,
+                                 redundant=_redundant(labels[sample], clarity))
+    return (partitions, order) if with_order else partitions
 
 
 def _redundant(labels, clarity):

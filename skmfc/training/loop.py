@@ -26,6 +26,7 @@ from skmfc.training.schedule import Schedule, _Guide, _Permutations
 from skmfc.training.state import (_adam, _restore, _set_learning_rate, _snapshot,
                                   _snapshot_finite)
 from skmfc.training.steps import _HostChunks, _release, _steps_for, _train_epoch
+from skmfc.training.streaming import _ReaderChunks, is_row_reader
 
 
 @dataclass
@@ -118,11 +119,13 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
     ----------
     module : MFCVAE
         Module on its training device, in float32 (or float64).
-    X : Tensor of shape (n, *input_shape)
+    X : Tensor of shape (n, *input_shape), or row reader
         Training data, on the module's device, or in host memory when they do not fit
         there: each epoch then reaches the device in chunks of whole batches (see
         ``chunk_rows``), gathered on the host into pinned buffers while the device
-        trains on the chunk before.
+        trains on the chunk before. A row reader (data read from a file in pieces, see
+        :mod:`skmfc.training.streaming`) goes through chunks too, read in shuffled
+        blocks of consecutive rows.
     epochs_per_step : list of int
         Epochs of each progressive step (see :func:`split_epochs`).
     fade_in_fraction : float
@@ -206,7 +209,9 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
     tensor_float32 = uses_tensor_float32(precision, device)
     chunks = _host_chunks(X, device, batch_size, chunk_rows, guide_labels)
     cuda_graphs = bool(cuda_graphs) and uses_cuda_graphs(device)
-    orders = _Permutations(n_samples, torch.Generator().manual_seed(seed))
+    generator = torch.Generator().manual_seed(seed)
+    orders = (chunks.permutations(generator) if isinstance(chunks, _ReaderChunks)
+              else _Permutations(n_samples, generator))
     optimizer = _adam(module, learning_rate, capturable=cuda_graphs)
     free_nats = torch.as_tensor(free_nats, dtype=X.dtype, device=device)
     guide = None
@@ -331,6 +336,8 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
 def _host_chunks(X, device, batch_size, chunk_rows, guide_labels):
     """The feed of training data that stay in host memory (or that ``chunk_rows`` asks to
     go through chunks all the same); None for data on the module's device."""
+    if is_row_reader(X):
+        return _ReaderChunks(X, device, batch_size, chunk_rows, guide_labels)
     if X.device == device and chunk_rows is None:
         return None
     if X.device.type != "cpu":
