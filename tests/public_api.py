@@ -23,7 +23,8 @@ INTERNAL_MODULES = {"skmfc.estimator", "skmfc.training", "skmfc.nn", "skmfc.nn.c
                     "skmfc.nn.ladder", "skmfc.nn.model", "skmfc.nn.prior", "skmfc._noise",
                     "skmfc._device", "skmfc.nn.inference", "skmfc.training.faults",
                     "skmfc.training.loop", "skmfc.training.priors", "skmfc.training.schedule",
-                    "skmfc.training.state", "skmfc.training.steps"}
+                    "skmfc.training.state", "skmfc.training.steps", "skmfc.distributed",
+                    "skmfc.training.parallel"}
 
 
 def public_module_names():
