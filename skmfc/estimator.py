@@ -19,6 +19,8 @@ from skmfc._device import (cuda_devices, fits_on_device, for_inference, resolve_
                            resolve_precision, uses_cuda_graphs)
 from skmfc._noise import row_noise
 from skmfc.data import CheckedRows, RunningMoments, as_source, is_dask_array
+from skmfc.distributed import (check_same_data, fit_strategy, merged_once, once_on_host,
+                               rank_device, writes_files)
 from skmfc.guide import GUIDE_STRENGTH, guide_partitions, guide_partitions_of_rows
 from skmfc.merging import AUTO_MAX_CLUSTERS, merge_module_clusters
 from skmfc.nn import MFCVAE
@@ -209,6 +211,19 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         (``benchmarks/RESULTS.md``; CPUs without bfloat16 units not measured).
         ``"auto"`` is ``"float32"``, torch's own default. Prediction is always
         in float32 or better.
+    strategy : {"auto", "single", "ddp"}, default="auto"
+        How ``fit`` trains when the script runs in several processes, e.g. launched
+        by ``torchrun``. ``"ddp"`` trains one model data-parallel over the processes
+        of a :mod:`torch.distributed` group (torch's default group, which skmfc
+        initialises from the launcher's environment when the script has not, and
+        destroys after ``fit``): every process must call ``fit`` with the same X,
+        trains on its slice of every batch of ``batch_size`` rows (the batch is shared,
+        not multiplied), and ends with the same fitted estimator; ``device="auto"``
+        or ``"cuda"`` then means each process's own GPU (``LOCAL_RANK``). ``"single"``
+        trains a whole model in every process. ``"auto"`` is ``"ddp"`` when the
+        default group is initialised with several processes or the launcher's
+        ``WORLD_SIZE`` is above 1, and ``"single"`` otherwise. See
+        ``docs/scaling.md``, "Several GPUs and nodes".
     random_state : int, RandomState instance or None, default=None
         Seeds weights, minibatch order, sampling and the prior initialisation. Torch's
         and numpy's global random states are left untouched.
@@ -380,6 +395,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "device": [str, torch.device],
         "precision": [StrOptions({"auto", "float32", "tf32", "bfloat16"})],
+        "strategy": [StrOptions({"auto", "single", "ddp"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -394,7 +410,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                  early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, warm_start=False,
                  batch_size=128, learning_rate=1e-3, device="auto", precision="auto",
-                 random_state=None, verbose=0):
+                 strategy="auto", random_state=None, verbose=0):
         self.n_facets = n_facets
         self.n_clusters = n_clusters
         self.latent_dim = latent_dim
@@ -425,6 +441,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.device = device
         self.precision = precision
+        self.strategy = strategy
         self.random_state = random_state
         self.verbose = verbose
 
@@ -450,17 +467,22 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         # the new one, never a mix, and a failed fit leaves the estimator as it was.
         twin = object.__new__(type(self))
         twin.__dict__.update(self.__dict__)
-        twin._fit(X)
+        with fit_strategy(self.strategy, self.device) as data_parallel:
+            twin._fit(X, data_parallel)
         self.__dict__ = twin.__dict__
         return self
 
-    def _fit(self, X):
+    def _fit(self, X, data_parallel=None):
         warm = bool(self.warm_start) and hasattr(self, "module_")
         X, layout = self._check_fit_input(X, warm)
         rng = check_random_state(self.random_state)
+        if data_parallel is not None:
+            check_same_data(data_parallel, X)
+            rng = data_parallel.broadcast_object(rng)  # rank 0's seeds everywhere
         seed = int(rng.randint(_MAX_SEED))
         X_fit, X_validation = self._hold_out(X, seed, layout.n_clusters)
-        device = resolve_device(self.device)
+        device = (resolve_device(self.device) if data_parallel is None
+                  else rank_device(self.device))
         if warm:
             layout, config = self._continued_network(X, layout)
         else:
@@ -481,7 +503,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             def train_restart(index, restart_seed):
                 description = "MFCVAE" if n_restarts == 1 else f"MFCVAE restart {index}"
                 return self._train_once(config, warm, X_train, X_held_out, device,
-                                        restart_seed, description, options)
+                                        restart_seed, description, options, data_parallel)
 
             (best_init, module, history, init_elbos, init_scores,
              interrupted_at) = self._best_restart(seeds, train_restart, X, score_seed)
@@ -678,7 +700,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             else tuple(float(np.exp(lp.max(1)).mean()) for lp in log_proba))
 
     def _train_once(self, config, warm, X_train, X_validation, device, seed, description,
-                    options):
+                    options, data_parallel=None):
         """Train one module from ``seed`` (or continue the fitted one when ``warm``).
 
         Parameters
@@ -699,6 +721,10 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             Label of the progress bar.
         options : _TrainOptions
             The other options of :func:`skmfc.training.train`.
+        data_parallel : DataParallel, optional
+            Train data-parallel (:mod:`skmfc.distributed`): the guide and the merging
+            of clusters are computed on rank 0 and broadcast, and only rank 0 shows
+            progress.
 
         Returns
         -------
@@ -708,7 +734,11 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         """
         guide_options = {}
         if self.guide is not None and not warm and len(config["n_clusters"]) > 1:
-            config, guide_options = _guide_facets(config, X_train, seed)
+            if data_parallel is None:
+                config, guide_options = _guide_facets(config, X_train, seed)
+            else:
+                config, guide_options = once_on_host(
+                    data_parallel, lambda: _guide_facets(config, X_train, seed), device)
         progressive = self._progressive(guided=bool(guide_options), warm=warm)
         epochs_per_step = split_epochs(self.max_iter, self.n_facets, progressive)
         with torch.random.fork_rng(devices=cuda_devices(device)):
@@ -718,7 +748,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                 module.load_state_dict(self.module_.state_dict())
             module = module.to(device=device, dtype=torch.float32)
             with tqdm(total=self.max_iter, desc=description, unit="epoch",
-                      disable=not self.verbose) as progress:
+                      disable=not self.verbose or (data_parallel is not None
+                                                   and data_parallel.rank != 0)) as progress:
                 def show_progress(epoch, elbo):
                     progress.set_postfix(elbo=f"{elbo:.4g}", refresh=False)
                     progress.update(1)
@@ -726,11 +757,15 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                 history = train(module, X_train, seed=seed, on_epoch_end=show_progress,
                                 X_validation=X_validation, progressive=progressive,
                                 epochs_per_step=epochs_per_step,
-                                **dataclasses.asdict(options), **guide_options)
+                                **dataclasses.asdict(options), **guide_options,
+                                data_parallel=data_parallel)
             if self.n_clusters == "auto":
+                def merge():
+                    return merge_module_clusters(module, X_train, random_state=seed)
                 module = _unless_interrupted(
                     history, "the merging of clusters",
-                    lambda: merge_module_clusters(module, X_train, random_state=seed), module)
+                    merge if data_parallel is None
+                    else lambda: merged_once(data_parallel, merge, device), module)
         return for_inference(module), history
 
     def _progressive(self, guided, warm):
@@ -1471,6 +1506,11 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         link at ``path`` is followed. A ``random_state`` given as a
         ``numpy.random.RandomState`` is stored by its state, as pickle would store it.
 
+        In a data-parallel script (``strategy`` "ddp", or "auto" with several processes)
+        only rank 0 writes; the other processes return at once without writing, so every
+        process may call ``save`` with the same path. A process that reads the file
+        must wait until rank 0 has written it (e.g. ``torch.distributed.barrier()``).
+
         Parameters
         ----------
         path : str, bytes, path-like or binary file object
@@ -1494,7 +1534,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         >>> bool((restored.predict(X) == est.predict(X)).all())
         True
         """
-        save_estimator(self, path)
+        if writes_files(self.strategy):
+            save_estimator(self, path)
 
     @classmethod
     def load(cls, path):
@@ -1538,6 +1579,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         return state
 
     def __setstate__(self, state):
+        state = {"strategy": "auto", **state}  # pickled before the parameter existed
         if "_module_config" in state:
             state = dict(state)
             state["module_"], state["device_"] = _rebuild_module(

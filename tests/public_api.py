@@ -24,7 +24,8 @@ INTERNAL_MODULES = {"skmfc.estimator", "skmfc.training", "skmfc.nn", "skmfc.nn.c
                     "skmfc._device", "skmfc.nn.inference", "skmfc.training.faults",
                     "skmfc.training.loop", "skmfc.training.priors", "skmfc.training.schedule",
                     "skmfc.training.state", "skmfc.training.steps",
-                    "skmfc.training.streaming"}
+                    "skmfc.training.streaming", "skmfc.distributed",
+                    "skmfc.training.parallel"}
 
 
 def public_module_names():

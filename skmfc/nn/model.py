@@ -159,7 +159,8 @@ class MFCVAE(nn.Module):
         """Reconstruction log-likelihood (n,) and per-facet KL terms (n, J) at one sample of z.
 
         ``z_j = mean_j + std_j * noise_j``: ``noise`` is a list of standard normal tensors
-        of shape (n, d_j), one per facet; drawn (from ``generator``) when None.
+        of shape (n, d_j), one per facet, or a callable that makes each from its facet's
+        posterior mean (``noise(mean)``); drawn (from ``generator``) when None.
         """
         reconstruction, kl, _ = self._elbo_terms_and_scores(x, facet_weights, generator, noise)
         return reconstruction, kl
@@ -168,6 +169,8 @@ class MFCVAE(nn.Module):
         posteriors = self.encode(x)
         if noise is None:
             noise = [_standard_normal_like(mean, generator) for mean, _ in posteriors]
+        elif callable(noise):
+            noise = [noise(mean) for mean, _ in posteriors]
         latents = [mean + torch.exp(0.5 * log_variance) * facet_noise
                    for (mean, log_variance), facet_noise in zip(posteriors, noise)]
         output = self.decode(latents, facet_weights)

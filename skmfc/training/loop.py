@@ -21,11 +21,12 @@ from skmfc._device import (PRECISIONS, device_of, set_tensor_float32, uses_cuda_
 from skmfc.nn.inference import mean_elbo as validation_elbo
 from skmfc.training.faults import (MAX_NONFINITE_RETRIES, MIN_BATCH_SIZE, EarlyStopping,
                                    NonFiniteRetries, halve_batch_size)
+from skmfc.training.parallel import SingleProcess
 from skmfc.training.priors import initialise_prior, reseed_dead_clusters
 from skmfc.training.schedule import Schedule, _Guide, _Permutations
 from skmfc.training.state import (_adam, _restore, _set_learning_rate, _snapshot,
                                   _snapshot_finite)
-from skmfc.training.steps import _HostChunks, _release, _steps_for, _train_epoch
+from skmfc.training.steps import _HostChunks, _release
 from skmfc.training.streaming import _ReaderChunks, is_row_reader
 
 
@@ -93,7 +94,8 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
           X_validation=None, n_iter_no_change=10, tol=1e-4,
           max_nonfinite_retries=MAX_NONFINITE_RETRIES, min_batch_size=MIN_BATCH_SIZE,
           precision="float32", cuda_graphs=False, chunk_rows=None, guide_labels=None,
-          guide_strength=None, compile_loss=False, kl_warmup_fraction=0.0):
+          guide_strength=None, compile_loss=False, kl_warmup_fraction=0.0,
+          data_parallel=None):
     """Train an :class:`~skmfc.nn.MFCVAE` progressively, deepest facet first.
 
     Each facet's prior is initialised from the encoder, as it is when that facet is
@@ -197,6 +199,12 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
         Run the loss (forward and backward) through :func:`torch.compile`, which fuses
         its elementwise operations into fewer kernels; the first steps then pay for the
         compilation. Works with and without ``cuda_graphs``.
+    data_parallel : DataParallel, optional
+        Train data-parallel over the processes of a :mod:`torch.distributed` group
+        (:class:`~skmfc.training.parallel.DataParallel`): every process calls
+        :func:`train` with the same module, data and options, trains on its slice of
+        every batch, and ends with the same module. Without CUDA graphs, ``compile_loss``
+        or recovery from running out of memory.
 
     Returns
     -------
@@ -208,7 +216,8 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
     device = device_of(module)
     tensor_float32 = uses_tensor_float32(precision, device)
     chunks = _host_chunks(X, device, batch_size, chunk_rows, guide_labels)
-    cuda_graphs = bool(cuda_graphs) and uses_cuda_graphs(device)
+    parallel = SingleProcess() if data_parallel is None else data_parallel
+    cuda_graphs = bool(cuda_graphs) and uses_cuda_graphs(device) and data_parallel is None
     generator = torch.Generator().manual_seed(seed)
     orders = (chunks.permutations(generator) if isinstance(chunks, _ReaderChunks)
               else _Permutations(n_samples, generator))
@@ -235,8 +244,9 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
             facets_switched_on = schedule.facets_switched_on(step)
             if initialise_priors:
                 for facet in facets_switched_on:
-                    initialise_prior(module, facet, X, random_state=seed + facet,
-                                     initial_variance=initial_variance)
+                    parallel.once(lambda: initialise_prior(
+                        module, facet, X, random_state=seed + facet,
+                        initial_variance=initial_variance), module.priors[facet])
             refit_epoch = (int(round(prior_refit_fraction * n_epochs))
                            if initialise_priors and prior_refit_fraction else -1)
             module.train()
@@ -246,20 +256,23 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
             while epoch_in_step < n_epochs:
                 if epoch_in_step == refit_epoch and epoch_in_step > 0:
                     for facet in facets_switched_on:
-                        initialise_prior(module, facet, X, random_state=seed + facet)
+                        parallel.once(lambda: initialise_prior(
+                            module, facet, X, random_state=seed + facet), module.priors[facet])
                 n_batches = max(1, -(-n_samples // history.batch_size))
                 out_of_memory = None
                 try:
-                    steps, cuda_graphs = _steps_for(
+                    steps, cuda_graphs = parallel.steps_for(
                         steps, cuda_graphs, module, optimizer,
                         X if chunks is None else chunks.device_rows, free_nats,
                         -(-n_samples // n_batches), precision,
                         None if guide is None else guide.labels, compile_loss)
-                    mean_elbo, cluster_shares = _train_epoch(
+                    mean_elbo, cluster_shares = parallel.train_epoch(
                         steps, chunks, orders, n_batches,
                         lambda batch: schedule.batch_weights(step, epoch_in_step, epoch,
                                                              n_batches, batch))
                 except torch.cuda.OutOfMemoryError as error:
+                    if data_parallel is not None:
+                        raise  # the other processes are inside the epoch: no retry
                     # Handled outside the except clause, so that nothing keeps the error's
                     # traceback (and the memory it holds) alive.
                     out_of_memory = str(error).split("\n")[0]
@@ -275,11 +288,11 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
                 end_weights = schedule.facet_weights_after(step, epoch_in_step, n_batches)
                 if math.isfinite(mean_elbo):
                     if min_cluster_share > 0:
-                        n_reseeded = reseed_dead_clusters(
+                        n_reseeded = parallel.once(lambda: reseed_dead_clusters(
                             module, np.flatnonzero(end_weights == 1.0), X, min_cluster_share,
-                            cluster_shares, random_state=seed + epoch)
+                            cluster_shares, random_state=seed + epoch), *module.priors)
                     candidate = _snapshot(module, optimizer)
-                    if not _snapshot_finite(candidate):
+                    if not parallel.all_finite(_snapshot_finite(candidate)):
                         mean_elbo = math.nan  # e.g. an optimizer moment overflowed
                 if not math.isfinite(mean_elbo):
                     _restore(module, optimizer, good)
@@ -293,7 +306,7 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
                 if min_cluster_share > 0:
                     history.n_reseeded.append(n_reseeded)
                 if X_validation is not None:
-                    score = validation_elbo(module, X_validation, seed)
+                    score = parallel.once(lambda: validation_elbo(module, X_validation, seed))
                     history.validation.append(score)
                 # Only epochs with every facet on, the KL warmed up and the priors refitted
                 # count for convergence and early stopping.
@@ -330,6 +343,7 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
         set_tensor_float32(*saved_tensor_float32)
     if best_state is not None:
         module.load_state_dict(best_state)
+    parallel.finish(module)
     return history
 
 
