@@ -22,6 +22,7 @@ would. When all rows fit in one piece the order is exactly the full shuffle of
 
 import torch
 
+from skmfc.training.schedule import _Permutations
 from skmfc.training.steps import _HostChunks
 
 #: Training rows of a row reader reach the device in pieces of about this size.
@@ -35,10 +36,10 @@ def is_row_reader(X):
     return not torch.is_tensor(X)
 
 
-class _BlockPermutations:
+class _BlockPermutations(_Permutations):
     """Orders of ``range(n_samples)`` in shuffled blocks and pieces (see the module's
     description), one per epoch, drawn from ``generator``; one can be drawn ahead without
-    changing the sequence, as with :class:`~skmfc.training.schedule._Permutations`.
+    changing the sequence (:class:`~skmfc.training.schedule._Permutations`).
 
     Parameters
     ----------
@@ -51,22 +52,12 @@ class _BlockPermutations:
     """
 
     def __init__(self, n_samples, block_rows, piece_rows, generator):
-        self.n_samples, self.generator = n_samples, generator
+        super().__init__(n_samples, generator)
         self.block_rows, self.piece_rows = max(1, int(block_rows)), max(1, int(piece_rows))
-        self._ahead = None
-
-    def draw(self):
-        order = self._ahead if self._ahead is not None else self._new()
-        self._ahead = None
-        return order
-
-    def draw_ahead(self):
-        if self._ahead is None:
-            self._ahead = self._new()
 
     def _new(self):
         if self.n_samples <= self.piece_rows:
-            return torch.randperm(self.n_samples, generator=self.generator)
+            return super()._new()
         n_blocks = -(-self.n_samples // self.block_rows)
         blocks = torch.randperm(n_blocks, generator=self.generator)
         rows = (blocks[:, None] * self.block_rows + torch.arange(self.block_rows)).reshape(-1)
