@@ -265,3 +265,25 @@ def test_conv_speed_benchmark_matches_the_flops_and_reports_every_variant(capsys
     conv_flops, mlp_flops = (float(rows[i][headers.index("GFLOP per step")]) for i in (0, 2))
     assert conv_flops > 0 and abs(mlp_flops - conv_flops) <= 0.15 * conv_flops + 0.01
     assert rows[2][headers.index("time per FLOP vs the MLP")] == "1.00x"
+
+
+def test_the_out_of_core_benchmark_measures_both_ways_of_passing_the_data(tmp_path):
+    """benchmarks/out_of_core.py end to end on tiny files: one row per way, with a peak
+    memory above the bare interpreter's and a throughput."""
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "out_of_core.py"), "--sizes", "3000",
+         "--features", "8", "--epochs", "1", "--device", "cpu", "--dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| 3,000 |")]
+    assert [row.split("|")[2].strip() for row in rows] == ["memmap", "memory"]
+    for row in rows:
+        cells = [cell.strip() for cell in row.split("|")]
+        peak, baseline, samples_per_second = (float(cells[4]), float(cells[5]),
+                                              float(cells[7].replace(",", "")))
+        assert peak >= baseline > 0 and samples_per_second > 0
