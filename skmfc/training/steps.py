@@ -208,8 +208,8 @@ class _HostChunks:
     """
 
     def __init__(self, X, device, batch_size, chunk_rows=None, labels=None):
-        row_bytes = max(1, X[:1].nelement() * X.element_size())
-        rows = chunk_rows if chunk_rows is not None else STREAM_CHUNK_BYTES // row_bytes
+        self.row_bytes = max(1, int(torch.Size(X.shape[1:]).numel()) * X.element_size())
+        rows = chunk_rows if chunk_rows is not None else self._chunk_bytes() // self.row_bytes
         self.capacity = max(int(rows), int(batch_size))
         self.X = X
         self.on_cuda = device.type == "cuda"
@@ -242,11 +242,19 @@ class _HostChunks:
                 return False
         return True
 
+    def _chunk_bytes(self):
+        """Data per chunk when ``chunk_rows`` is not given."""
+        return STREAM_CHUNK_BYTES
+
+    def _gather(self, rows, out):
+        """Host rows ``rows`` of ``X`` into the host buffer ``out``."""
+        torch.index_select(self.X, 0, rows, out=out)
+
     def _stage(self, rows, slot):
         staging = self.staging[slot][:len(rows)]
         if self.copied[slot] is not None:
             self.copied[slot].synchronize()  # its last copy to the device has been read
-        torch.index_select(self.X, 0, rows, out=staging)
+        self._gather(rows, staging)
         self.device_rows[:len(rows)].copy_(staging, non_blocking=True)
         if self.on_cuda:
             self.copied[slot] = torch.cuda.Event()

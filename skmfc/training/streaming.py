@@ -72,8 +72,8 @@ class _ReaderChunks(_HostChunks):
     time: what :class:`~skmfc.training.steps._HostChunks` does for a tensor in host memory,
     with the rows read (and standardised) by the reader instead of gathered from a tensor.
 
-    On the CPU the rows are read straight into the rows the steps index; on a GPU into two
-    pinned buffers in turn, each copied to the device without waiting.
+    The rows are read into two host buffers in turn (pinned on a GPU), each copied to the
+    device without waiting, as there.
 
     Parameters
     ----------
@@ -89,36 +89,16 @@ class _ReaderChunks(_HostChunks):
     """
 
     def __init__(self, X, device, batch_size, chunk_rows=None, labels=None):
-        row_bytes = max(1, X.element_size() * int(torch.Size(X.shape[1:]).numel()))
-        rows = chunk_rows if chunk_rows is not None else STREAM_PIECE_BYTES // row_bytes
-        self.capacity = max(int(rows), int(batch_size))
-        self.block_rows = min(self.capacity,
-                              getattr(X, "chunk_rows", None) or STREAM_BLOCK_BYTES // row_bytes)
-        self.X = X
-        self.on_cuda = device.type == "cuda"
-        shape, dtype = (self.capacity, *X.shape[1:]), X.dtype
-        self.device_rows = torch.zeros(shape, dtype=dtype, device=device)
-        self.staging = ([torch.empty(shape, dtype=dtype, pin_memory=True) for _ in range(2)]
-                        if self.on_cuda else None)
-        self.copied = [None, None]
-        self.labels = None if labels is None else labels.to(device)
-        self.device_labels = (None if labels is None else
-                              torch.zeros((self.capacity, labels.shape[1]), dtype=labels.dtype,
-                                          device=device))
-        self.local_indices = torch.arange(self.capacity, device=device)
+        super().__init__(X, device, batch_size, chunk_rows, labels)
+        self.block_rows = min(self.capacity, getattr(X, "chunk_rows", None)
+                              or STREAM_BLOCK_BYTES // self.row_bytes)
 
     def permutations(self, generator):
         """The epochs' orders: :class:`_BlockPermutations` with these blocks and pieces."""
         return _BlockPermutations(len(self.X), self.block_rows, self.capacity, generator)
 
-    def _stage(self, rows, slot):
-        if not self.on_cuda:
-            self.device_rows[:len(rows)].copy_(self.X[rows])
-            return
-        staging = self.staging[slot][:len(rows)]
-        if self.copied[slot] is not None:
-            self.copied[slot].synchronize()
-        staging.copy_(self.X[rows])
-        self.device_rows[:len(rows)].copy_(staging, non_blocking=True)
-        self.copied[slot] = torch.cuda.Event()
-        self.copied[slot].record()
+    def _chunk_bytes(self):
+        return STREAM_PIECE_BYTES
+
+    def _gather(self, rows, out):
+        out.copy_(self.X[rows])
