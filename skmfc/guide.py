@@ -243,19 +243,8 @@ def guide_partitions(X, n_clusters, *, n_components=GUIDE_COMPONENTS, n_init=GUI
         pca.transform(X[start:start + PROJECTION_CHUNK].astype(np.float64))
         for start in range(0, len(X), PROJECTION_CHUNK)])
     fitted_rows, sample = projected[rows[:GUIDE_MAX_SAMPLES]], rows[:CLARITY_SAMPLES]
-    rng = np.random.default_rng(seed)
-    best, best_rank = None, None
-    for _ in range(n_init):
-        result = nonredundant_kmeans(fitted_rows, n_clusters, n_init=1,
-                                     random_state=int(rng.integers(2**31 - 1)))
-        partitions = _rated_partitions(result, projected, sample)
-        # The start with the most clear (and not redundant) partitions wins, then the
-        # cheapest: a product of two factors in one subspace is often as cheap, and as
-        # clear, as either factor, but leaves fewer clear partitions over all.
-        rank = (int(partitions.clear().sum()), -result.cost)
-        if best_rank is None or rank > best_rank:
-            best, best_rank = partitions, rank
-    return best
+    partitions, _, _ = _best_start(fitted_rows, projected, sample, n_clusters, n_init, seed)
+    return partitions
 
 
 def guide_partitions_of_rows(read_rows, n_samples, n_clusters, *,
@@ -306,17 +295,8 @@ def guide_partitions_of_rows(read_rows, n_samples, n_clusters, *,
         return _no_guide(n_samples, n_clusterings)
     pca = PCA(dimension, random_state=seed).fit(fitted)
     projected = pca.transform(fitted)
-    sample = np.arange(CLARITY_SAMPLES)
-    rng = np.random.default_rng(seed)
-    best, best_rank = None, None
-    for _ in range(n_init):
-        result = nonredundant_kmeans(projected, n_clusters, n_init=1,
-                                     random_state=int(rng.integers(2**31 - 1)))
-        partitions, order = _rated_partitions(result, projected, sample, with_order=True)
-        rank = (int(partitions.clear().sum()), -result.cost)
-        if best_rank is None or rank > best_rank:
-            best, best_rank = (partitions, order, result), rank
-    partitions, order, result = best
+    partitions, order, result = _best_start(projected, projected, np.arange(CLARITY_SAMPLES),
+                                            n_clusters, n_init, seed)
     fitted_clusters = result.predict(projected)
     labels = []
     for start in range(0, n_samples, PROJECTION_CHUNK):
@@ -340,10 +320,36 @@ def _group_of_nearest(points, result, fitted_clusters, fitted_groups, clustering
     return fitted_groups[first, column][nearest]
 
 
-def _rated_partitions(result, projected, sample, with_order=False):
+def _best_start(fitted_rows, rated_rows, sample, n_clusters, n_init, seed):
+    """Run ``n_init`` single starts of Nr-Kmeans on ``fitted_rows`` and keep the one whose
+    partitions of ``rated_rows`` (see :func:`_rated_partitions`) are best.
+
+    Returns
+    -------
+    partitions : GuidePartitions
+    order : ndarray of int
+        The clustering of ``result`` each partition comes from.
+    result : NonRedundantClustering
+        The start kept.
+    """
+    rng = np.random.default_rng(seed)
+    best, best_rank = None, None
+    for _ in range(n_init):
+        result = nonredundant_kmeans(fitted_rows, n_clusters, n_init=1,
+                                     random_state=int(rng.integers(2**31 - 1)))
+        partitions, order = _rated_partitions(result, rated_rows, sample)
+        # The start with the most clear (and not redundant) partitions wins, then the
+        # cheapest: a product of two factors in one subspace is often as cheap, and as
+        # clear, as either factor, but leaves fewer clear partitions over all.
+        rank = (int(partitions.clear().sum()), -result.cost)
+        if best_rank is None or rank > best_rank:
+            best, best_rank = (partitions, order, result), rank
+    return best
+
+
+def _rated_partitions(result, projected, sample):
     """The partitions of one Nr-Kmeans result over all rows of ``projected``, merged and
-    rated, clearest first (and, ``with_order``, the clustering of ``result`` each comes
-    from)."""
+    rated, clearest first, and the clustering of ``result`` each comes from."""
     labels, clarity = [], []
     for basis, partition in zip(result.bases, result.predict(projected).T):
         coordinates = projected @ basis
@@ -357,7 +363,7 @@ def _rated_partitions(result, projected, sample, with_order=False):
     labels, clarity = labels[:, order], clarity[order]
     partitions = GuidePartitions(labels=labels, clarity=clarity,
                                  redundant=_redundant(labels[sample], clarity))
-    return (partitions, order) if with_order else partitions
+    return partitions, order
 
 
 def _redundant(labels, clarity):
