@@ -697,3 +697,16 @@ def test_the_cuda_fixtures_load_on_a_machine_without_cuda(path, monkeypatch):
         expected["proba"][:, :3], axis=1)[:, -2]
     clear = margin > 1e-3
     np.testing.assert_array_equal(est.predict(X)[clear, 0], expected["labels"][clear, 0])
+
+
+def test_a_file_with_a_likelihood_std_of_zero_is_refused(tmp_path):
+    # Found by the edit test above: a Gaussian model whose file says likelihood_std=False
+    # (0) loaded, then failed in predict with "math domain error".
+    payload = torch.load(io.BytesIO(_saved_payload_bytes()), weights_only=True)
+    _edit_metadata(payload, lambda metadata: metadata["module"]["config"]["__dict__"].update(
+        likelihood_std=False))
+    buffer = io.BytesIO()
+    _write(payload, buffer)
+    buffer.seek(0)
+    with pytest.raises(ModelFileError, match="likelihood_std"):
+        MFCVAEClustering.load(buffer)
