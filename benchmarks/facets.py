@@ -222,10 +222,16 @@ class Prepared:
     factor_sizes: tuple
 
 
-def prepare(entry, max_samples=None):
-    """Load a data set, keep its factors and subsample it (seed :data:`DATA_SEED`)."""
+def prepare(entry, max_samples=None, images=False):
+    """Load a data set, keep its factors and subsample it (seed :data:`DATA_SEED`).
+
+    With ``images``, an image data set reaches the model as images of shape (n, H, W, C),
+    so ``architecture="auto"`` picks the convolutional ladder, as it would for a user who
+    passes images; the baselines see the same pixels flattened."""
     bunch = entry.load()
-    X, targets = np.asarray(bunch.data), np.asarray(bunch.target)
+    as_images = images and getattr(bunch, "images", None) is not None
+    X = np.asarray(bunch.images if as_images else bunch.data)
+    targets = np.asarray(bunch.target)
     names = np.asarray(bunch.target_names)
     if targets.ndim == 1:
         targets = targets[:, None]
@@ -952,6 +958,10 @@ def build_parser():
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 2 seeds, 20 epochs, at most 400 samples per data set "
                              "(explicit flags win); the report is marked QUICK")
+    parser.add_argument("--images", action="store_true",
+                        help="pass image data sets to the model as images (n, H, W, C), so "
+                             "architecture='auto' trains the convolutional ladder (default: "
+                             "flattened rows and the MLP ladder)")
     parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
                         help="device of the model (cpu)")
     parser.add_argument("--output", type=Path, default=None,
@@ -1087,12 +1097,13 @@ def run(args, results, datasets, json_path, start):
                 write_json(results, json_path, start)
 
 
-def load_suite(names, max_samples):
-    """The data sets asked for, and the reasons for those skipped."""
+def load_suite(names, max_samples, images=False):
+    """The data sets asked for (as images with ``images``), and the reasons for those
+    skipped."""
     datasets, skipped = [], {}
     for name in names:
         try:
-            datasets.append(prepare(SUITE[name], max_samples))
+            datasets.append(prepare(SUITE[name], max_samples, images))
         except DataUnavailable as error:
             skipped[name] = str(error)
             log(f"SKIPPING {name}: {error}")
@@ -1162,7 +1173,8 @@ def main(argv=None):
         machine=machine_info(), versions=versions(),
         settings=dict(datasets=args.datasets, seeds=list(range(args.seeds)),
                       epochs=args.epochs, epochs_mnist=args.epochs_mnist,
-                      max_samples=args.max_samples, device=args.device),
+                      max_samples=args.max_samples, device=args.device,
+                      images=args.images),
         arms=list(args.arms), arm_params=_plain(args.arm_bases),
         arm_descriptions={arm: arm_description(arm, args.arm_bases[arm], defaults)
                           for arm in args.arms},
@@ -1177,7 +1189,8 @@ def main(argv=None):
         log(f"per-seed numbers: {json_path}")
     try:
         with _TerminateAsInterrupt():
-            datasets, results["skipped"] = load_suite(args.datasets, args.max_samples)
+            datasets, results["skipped"] = load_suite(args.datasets, args.max_samples,
+                                                        args.images)
             run(args, results, datasets, json_path, start)
     except KeyboardInterrupt:
         log("interrupted: reporting the fits completed so far")
