@@ -25,7 +25,9 @@ from skmfc.distributed import uses_data_parallel, writes_files
 from skmfc.nn import MFCVAE
 from skmfc.training import train
 from skmfc.training.parallel import DataParallel
-from tests.distributed_worker import SCENARIOS, fitted_arrays, training_data
+from tests.distributed_worker import (SCENARIOS, SHARD_READS, OnceMarkedSingleProcess,
+                                      RecordingRows, fitted_arrays, shard_reads_data,
+                                      shard_reads_training, training_data)
 
 pytestmark = pytest.mark.distributed
 
@@ -114,6 +116,30 @@ def test_early_stopping_stops_every_process_at_the_same_epoch(two_processes, one
     n_iter = [int(fits["early_stopping", rank]["n_iter"]) for rank in (0, 1)]
     assert n_iter[0] == n_iter[1] == int(one_process["early_stopping"]["n_iter"])
     assert n_iter[0] < max_iter
+
+
+def test_each_process_reads_only_its_shard_of_every_batch(two_processes):
+    """Reading in pieces, each process reads in every epoch the rows of its slice of every
+    global batch and no other; what rank 0 computes for all (prior fits and refits, the
+    re-seeding of dead clusters) reads more, on rank 0 only."""
+    output, _ = two_processes
+    reads = [dict(np.load(output / f"shard_reads_rank{rank}.npz")) for rank in (0, 1)]
+    # One process reads whole batches, in the order of the epoch: its reads of an epoch
+    # are the epoch's batches, row after row.
+    single = RecordingRows(shard_reads_data())
+    shard_reads_training(single, OnceMarkedSingleProcess(single))
+    batch_size = SHARD_READS["batch_size"]
+    n_batches = -(-SHARD_READS["n_samples"] // batch_size)
+    shards = [slice(0, 27), slice(27, 53)]  # the first rank takes the odd row
+    epochs = single.epochs()
+    assert len(epochs) == 4 and len(reads[0]) == len(reads[1]) == 4 + 1  # + n_read_once
+    for epoch, order in enumerate(epochs):
+        batches = order.reshape(n_batches, batch_size)
+        for rank, shard in enumerate(shards):
+            np.testing.assert_array_equal(np.sort(reads[rank][f"epoch{epoch}"]),
+                                          np.sort(batches[:, shard].reshape(-1)),
+                                          err_msg=f"rank {rank}, epoch {epoch}")
+    assert reads[0]["n_read_once"] > 0 and reads[1]["n_read_once"] == 0
 
 
 def test_only_rank_zero_writes_the_saved_file(two_processes):
