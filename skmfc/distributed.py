@@ -197,6 +197,14 @@ def _initialise_group(backend):
     usual prefix, and a process that arrived first would read the old addresses.
     """
     import torch.distributed as dist
+    # torch.distributed.nn binds torch's default group, as it is when first imported, as
+    # the default argument of its functions; torch imports it on the way to torch._dynamo,
+    # which the first optimizer of a process imports. First imported inside this group,
+    # it would keep the group alive after destroy_process_group, and its gloo threads to
+    # the interpreter's exit, where one still releasing a collective's tensors aborts the
+    # process ("terminate called without an active exception"). Imported now, it binds
+    # no group.
+    import torch.distributed.nn  # noqa: F401
 
     store, rank, world_size = next(dist.rendezvous("env://"))
     store = dist.PrefixStore(f"skmfc_fit_{next(_GROUPS_INITIALISED)}", store)

@@ -136,6 +136,23 @@ def shard_reads_data():
         (SHARD_READS["n_samples"], 6)), dtype=torch.float32)
 
 
+def gloo_threads():
+    """How many threads of gloo process groups this process runs (-1 where the threads
+    cannot be listed): none once every group is destroyed, unless something still holds
+    one."""
+    tasks = "/proc/self/task"
+    if not os.path.isdir(tasks):
+        return -1
+    names = []
+    for task in os.listdir(tasks):
+        try:
+            with open(os.path.join(tasks, task, "comm")) as comm:
+                names.append(comm.read().strip())
+        except OSError:  # the thread ended meanwhile
+            pass
+    return sum(name.startswith(("pt_gloo", "gloo")) for name in names)
+
+
 def training_data():
     """Easy data: two groupings far apart, 160 samples."""
     return make_tabular_facets(n_samples=160, separation=(10.0, 10.0), random_state=0).data
@@ -171,6 +188,7 @@ def main(output, device):
         arrays = fitted_arrays(estimator)
         # skmfc destroys a group it initialised, and leaves the script's own one.
         arrays["group_left_initialised"] = np.asarray(dist.is_initialized())
+        arrays["gloo_threads_left"] = np.asarray(gloo_threads())
         np.savez(os.path.join(output, f"{name}_rank{rank}.npz"), **arrays)
         if name == "guided":
             estimator.save(os.path.join(output, f"saved_by_rank{rank}.skmfc"))

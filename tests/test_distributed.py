@@ -157,6 +157,20 @@ def test_the_process_group_is_left_as_found(two_processes):
         assert fits["uneven_merged", rank]["group_left_initialised"]
 
 
+def test_a_group_skmfc_initialised_is_gone_with_its_threads(two_processes):
+    """Nothing keeps the group alive after fit (the first fit of the processes imports
+    torch.distributed.nn, which binds the group of the moment): gloo threads still alive
+    at the interpreter's exit could abort it (docs/scaling.md)."""
+    _, fits = two_processes
+    for name, (_, own_group) in SCENARIOS.items():
+        for rank in (0, 1):
+            threads = int(fits[name, rank]["gloo_threads_left"])
+            if threads < 0:
+                pytest.skip("this system does not list a process's threads")
+            if not own_group:
+                assert threads == 0, (name, rank)
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_processes_on_gpus_fit_as_one_process(tmp_path):
