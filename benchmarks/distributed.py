@@ -41,7 +41,7 @@ def worker(args):
     torch.set_num_threads(args.threads)
     from skmfc.distributed import fit_strategy
     from skmfc.nn import MFCVAE
-    from skmfc.training import train
+    from skmfc.training import EngineConfig, OptimisationConfig, ScheduleConfig, train
 
     strategy = "single" if args.single else "ddp"
     device = args.device
@@ -65,11 +65,14 @@ def worker(args):
                 torch.cuda.synchronize(device)
             ends.append(time.perf_counter())
 
-        train(module, X, epochs_per_step=[args.epochs + 1], fade_in_fraction=0.5,
-              batch_size=batch_size, learning_rate=1e-3, free_nats=[1.0] * len(hidden),
-              seed=0, progressive=False, on_epoch_end=epoch_ended,
-              cuda_graphs=data_parallel is None and device.type == "cuda",
-              data_parallel=data_parallel)
+        train(module, X,
+              schedule=ScheduleConfig([args.epochs + 1], fade_in_fraction=0.5,
+                                      progressive=False),
+              optimisation=OptimisationConfig(batch_size=batch_size, learning_rate=1e-3,
+                                              free_nats=[1.0] * len(hidden)),
+              seed=0, engine=EngineConfig(
+                  cuda_graphs=data_parallel is None and device.type == "cuda"),
+              on_epoch_end=epoch_ended, data_parallel=data_parallel)
         if data_parallel is None or data_parallel.rank == 0:
             epoch_seconds = np.diff(ends)  # the first epoch, with the prior fit, is left out
             Path(args.result).write_text(json.dumps(dict(

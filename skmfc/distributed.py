@@ -11,6 +11,7 @@ the processes initialised themselves is used and left as it is. See
 ``docs/scaling.md``, section "Several GPUs and nodes".
 """
 
+import dataclasses
 import itertools
 import multiprocessing
 import os
@@ -217,9 +218,13 @@ def _config_and_host_state(module):
 
 
 def _to(value, device):
-    """``value`` with every tensor in it (through tuples, lists and dicts) on ``device``."""
+    """``value`` with every tensor in it (through tuples, lists, dicts and dataclasses)
+    on ``device``."""
     if torch.is_tensor(value):
         return value.to(device)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{field.name: _to(getattr(value, field.name), device)
+                                             for field in dataclasses.fields(value)})
     if isinstance(value, dict):
         return {key: _to(item, device) for key, item in value.items()}
     if isinstance(value, (tuple, list)):

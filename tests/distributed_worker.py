@@ -19,7 +19,8 @@ from skmfc import MFCVAEClustering
 from skmfc.datasets import make_tabular_facets
 from skmfc.distributed import fit_strategy
 from skmfc.nn import MFCVAE
-from skmfc.training import train
+from skmfc.training import (EngineConfig, OptimisationConfig, PriorConfig, ScheduleConfig,
+                            train)
 from skmfc.training.parallel import DataParallel, SingleProcess
 
 SMALL = dict(n_clusters=3, latent_dim=2, hidden_sizes=16, max_iter=4, batch_size=32,
@@ -123,11 +124,12 @@ def shard_reads_training(reader, hooks):
     reads are in ``reader.log``. ``SHARD_READS`` describes the data and batches."""
     torch.manual_seed(0)
     module = MFCVAE((reader.shape[1],), (8, 8), (2, 2), (3, 3), likelihood="gaussian")
-    train(module, reader, epochs_per_step=[2, 2], fade_in_fraction=0.5,
-          batch_size=SHARD_READS["batch_size"], learning_rate=1e-3, free_nats=[0.5, 0.5],
-          seed=0, min_cluster_share=0.1, prior_refit_fraction=0.5,
-          chunk_rows=SHARD_READS["chunk_rows"], on_epoch_end=reader.end_epoch,
-          data_parallel=hooks)
+    train(module, reader, schedule=ScheduleConfig([2, 2], fade_in_fraction=0.5),
+          optimisation=OptimisationConfig(batch_size=SHARD_READS["batch_size"],
+                                          learning_rate=1e-3, free_nats=[0.5, 0.5]),
+          seed=0, priors=PriorConfig(refit_fraction=0.5, min_cluster_share=0.1),
+          engine=EngineConfig(chunk_rows=SHARD_READS["chunk_rows"]),
+          on_epoch_end=reader.end_epoch, data_parallel=hooks)
 
 
 def shard_reads_data():

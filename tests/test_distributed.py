@@ -23,7 +23,8 @@ from sklearn.utils._param_validation import InvalidParameterError
 from skmfc import MFCVAEClustering
 from skmfc.distributed import uses_data_parallel, writes_files
 from skmfc.nn import MFCVAE
-from skmfc.training import train
+from skmfc.training import (GuideConfig, OptimisationConfig, PriorConfig, ScheduleConfig,
+                            train)
 from skmfc.training.parallel import DataParallel
 from tests.distributed_worker import (SCENARIOS, SHARD_READS, OnceMarkedSingleProcess,
                                       RecordingRows, fitted_arrays, shard_reads_data,
@@ -198,11 +199,13 @@ def test_one_process_group_trains_bit_for_bit_as_without_one():
     def trained(data_parallel):
         torch.manual_seed(0)
         module = MFCVAE((6,), (8, 8), (2, 2), (3, 3), likelihood="gaussian")
-        history = train(module, X, epochs_per_step=[2, 2], fade_in_fraction=0.5,
-                        batch_size=32, learning_rate=1e-3, free_nats=[0.5, 0.5], seed=0,
-                        min_cluster_share=0.1, X_validation=X[:30],
-                        guide_labels=torch.as_tensor(np.arange(240).reshape(120, 2) % 3),
-                        guide_strength=[1.0, 0.0], data_parallel=data_parallel)
+        history = train(module, X, schedule=ScheduleConfig([2, 2], fade_in_fraction=0.5),
+                        optimisation=OptimisationConfig(batch_size=32, learning_rate=1e-3,
+                                                        free_nats=[0.5, 0.5]),
+                        seed=0, priors=PriorConfig(min_cluster_share=0.1),
+                        guide=GuideConfig(labels=torch.as_tensor(
+                            np.arange(240).reshape(120, 2) % 3), strength=[1.0, 0.0]),
+                        X_validation=X[:30], data_parallel=data_parallel)
         return module, history
 
     plain_module, plain_history = trained(None)

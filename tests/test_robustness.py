@@ -15,6 +15,7 @@ import skmfc.estimator
 import skmfc.training
 import skmfc.training.loop
 from skmfc.nn import MFCVAE
+from skmfc.training import FaultConfig, OptimisationConfig, PriorConfig, ScheduleConfig
 from tests.conftest import tiny_estimator
 
 
@@ -136,16 +137,18 @@ def weights_after_each_epoch():
     return kept, on_epoch_end
 
 
-def train_tiny(X, on_epoch_end, **options):
+def train_tiny(X, on_epoch_end, epochs_per_step=(3, 3), faults=FaultConfig(),
+               X_validation=None):
     """:func:`skmfc.training.train` as ``tiny_estimator`` runs it, on a new module."""
     torch.manual_seed(0)
     module = MFCVAE((X.shape[1],), (16, 16), (2, 2), (3, 3))
     X = torch.as_tensor(X, dtype=torch.float32)
-    options = dict(dict(epochs_per_step=[3, 3], fade_in_fraction=0.5, batch_size=32,
-                        learning_rate=1e-3, free_nats=[1.0, 1.0], seed=0,
-                        min_cluster_share=0.1, prior_refit_fraction=0.5), **options)
-    return module, skmfc.training.train(module, X, on_epoch_end=on_epoch_end(module),
-                                        **options)
+    return module, skmfc.training.train(
+        module, X, schedule=ScheduleConfig(epochs_per_step, fade_in_fraction=0.5),
+        optimisation=OptimisationConfig(batch_size=32, learning_rate=1e-3,
+                                        free_nats=[1.0, 1.0]),
+        seed=0, priors=PriorConfig(refit_fraction=0.5, min_cluster_share=0.1), faults=faults,
+        X_validation=X_validation, on_epoch_end=on_epoch_end(module))
 
 
 def test_ctrl_c_keeps_the_last_completed_epoch(X, monkeypatch):
@@ -235,8 +238,9 @@ def test_early_stopping_acts_in_the_last_step_and_restores_the_best_weights(X):
     assert est.best_validation_score_ == max(eligible)
     # train() ends with the weights of the best of the eligible epochs.
     kept, on_epoch_end = weights_after_each_epoch()
-    module, history = train_tiny(X[16:], on_epoch_end, epochs_per_step=[10, 10], tol=1e6,
-                                 n_iter_no_change=2, X_validation=torch.as_tensor(
+    module, history = train_tiny(X[16:], on_epoch_end, epochs_per_step=[10, 10],
+                                 faults=FaultConfig(n_iter_no_change=2, tol=1e6),
+                                 X_validation=torch.as_tensor(
                                      X[:16], dtype=torch.float32))
     assert history.stopped_early and len(history.elbo) == len(kept) == 18
     best = -3 + int(np.argmax(history.validation[-3:]))
