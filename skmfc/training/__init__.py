@@ -7,7 +7,7 @@
 - :mod:`~skmfc.training.steps`: the step engines (eager, CUDA graphs, host streaming);
 - :mod:`~skmfc.training.state`: the optimiser and the state training rolls back to;
 - :mod:`~skmfc.training.faults`: the rules for faults (non-finite epochs, out of
-  memory) and for early stopping;
+  memory, Ctrl-C) and for early stopping;
 - :mod:`~skmfc.training.loop`: :func:`train`, which runs them.
 """
 

@@ -20,7 +20,8 @@ from skmfc._device import (PRECISIONS, device_of, set_tensor_float32, uses_cuda_
                            uses_tensor_float32)
 from skmfc.nn.inference import mean_elbo as validation_elbo
 from skmfc.training.config import EngineConfig, FaultConfig, PriorConfig
-from skmfc.training.faults import EarlyStopping, NonFiniteRetries, halve_batch_size
+from skmfc.training.faults import (EarlyStopping, NonFiniteRetries, halve_batch_size,
+                                   state_kept_on_interrupt)
 from skmfc.training.parallel import SingleProcess
 from skmfc.training.priors import initialise_prior, reseed_dead_clusters
 from skmfc.training.schedule import Schedule, _Permutations
@@ -110,9 +111,10 @@ def train(module, X, *, schedule, optimisation, seed, priors=PriorConfig(),
     - ``torch.cuda.OutOfMemoryError`` in a training batch: the epoch is rolled back and
       run again with half the batch size, down to ``faults.min_batch_size``; then the
       error is raised again with advice.
-    - ``KeyboardInterrupt``: training stops and the module gets the state of the last
-      completed epoch (or of the best validated one with early stopping); the
-      interrupt is raised again when no epoch has completed.
+    - ``KeyboardInterrupt`` (Ctrl-C, or raised by ``on_epoch_end``): training stops and
+      the module gets the state of the last completed epoch (or of the best validated
+      one with early stopping); the interrupt is raised again when no epoch has
+      completed (:func:`~skmfc.training.faults.state_kept_on_interrupt`).
 
     Parameters
     ----------
@@ -289,11 +291,11 @@ def train(module, X, *, schedule, optimisation, seed, priors=PriorConfig(),
             if history.stopped_early:
                 break
     except KeyboardInterrupt:
-        if not history.elbo:
+        kept = state_kept_on_interrupt(len(history.elbo), good[0], best_state)
+        if kept is None:
             raise
         history.interrupted = True
-        if best_state is None:
-            module.load_state_dict(good[0])
+        module.load_state_dict(kept)
     finally:
         _release(steps)
         set_tensor_float32(*saved_tensor_float32)
