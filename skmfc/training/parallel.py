@@ -8,13 +8,13 @@ the same batch order (the same seed); each trains on its slice of every batch, a
 gradients are summed over the ranks before every optimizer step. A rank gathers only the
 rows of its slices (:meth:`_ShardedSteps.rows_trained_here`): from a row reader it reads
 about ``1 / world_size`` of the rows per epoch, and from host memory it copies only
-those to its device. Each
-step is then the step of one process on the whole batch, up to the order of
-floating-point sums: the batch-mean KL under the free-nats floor is summed over the ranks
-before the floor applies, and each rank's rows get the posterior noise one process would
-draw for them. What training computes from the data outside the steps (the prior fits,
-the re-seeding of dead clusters, the validation ELBO) is computed once, on rank 0, and
-broadcast, so every rank holds the same module throughout.
+those to its device. Each step is then the step of one process on the whole batch, up
+to the order of floating-point sums: the batch-mean KL under the free-nats floor is
+summed over the ranks before the floor applies, and each rank's rows get the posterior
+noise one process would draw for them. What training computes from the data outside
+the steps (the prior fits, the re-seeding of dead clusters, the validation ELBO) is
+computed once, on rank 0, and broadcast, so every rank holds the same module
+throughout.
 """
 
 import math
