@@ -34,8 +34,6 @@ import numpy as np
 import torch
 
 REPOSITORY = Path(__file__).resolve().parent.parent
-#: Launches of one configuration before giving up.
-MAX_LAUNCHES = 3
 
 
 def worker(args):
@@ -43,7 +41,7 @@ def worker(args):
     torch.set_num_threads(args.threads)
     from skmfc.distributed import fit_strategy
     from skmfc.nn import MFCVAE
-    from skmfc.training import train
+    from skmfc.training import EngineConfig, OptimisationConfig, ScheduleConfig, train
 
     strategy = "single" if args.single else "ddp"
     device = args.device
@@ -67,11 +65,14 @@ def worker(args):
                 torch.cuda.synchronize(device)
             ends.append(time.perf_counter())
 
-        train(module, X, epochs_per_step=[args.epochs + 1], fade_in_fraction=0.5,
-              batch_size=batch_size, learning_rate=1e-3, free_nats=[1.0] * len(hidden),
-              seed=0, progressive=False, on_epoch_end=epoch_ended,
-              cuda_graphs=data_parallel is None and device.type == "cuda",
-              data_parallel=data_parallel)
+        train(module, X,
+              schedule=ScheduleConfig([args.epochs + 1], fade_in_fraction=0.5,
+                                      progressive=False),
+              optimisation=OptimisationConfig(batch_size=batch_size, learning_rate=1e-3,
+                                              free_nats=[1.0] * len(hidden)),
+              seed=0, engine=EngineConfig(
+                  cuda_graphs=data_parallel is None and device.type == "cuda"),
+              on_epoch_end=epoch_ended, data_parallel=data_parallel)
         if data_parallel is None or data_parallel.rank == 0:
             epoch_seconds = np.diff(ends)  # the first epoch, with the prior fit, is left out
             Path(args.result).write_text(json.dumps(dict(
@@ -111,14 +112,8 @@ def run(args, n_processes, single=False):
         environment = dict(os.environ, OMP_NUM_THREADS=str(args.threads),
                            PYTHONPATH=os.pathsep.join(filter(None, [
                                str(REPOSITORY), os.environ.get("PYTHONPATH")])))
-        # A 2-process gloo run on the CPU sometimes aborts at interpreter exit, after its
-        # work is done ("terminate called without an active exception"; issue 13's note):
-        # such a launch is run again, and the retries are reported.
-        for attempt in range(MAX_LAUNCHES):
-            result.unlink(missing_ok=True)
-            if subprocess.run(command, env=environment).returncode == 0:
-                return dict(json.loads(result.read_text()), failed_launches=attempt)
-        raise RuntimeError(f"{n_processes} process(es): {MAX_LAUNCHES} launches failed")
+        subprocess.run(command, env=environment, check=True)
+        return json.loads(result.read_text())
 
 
 def main(argv=None):
@@ -154,13 +149,13 @@ def main(argv=None):
           f"{args.epochs} timed epochs, {args.threads} thread(s) per process, torch "
           f"{torch.__version__}")
     print(f"{'processes':>12} | {'backend':>7} | {'device':>8} | {'global batch':>12} | "
-          f"{'samples/s':>10} | {'speed-up':>8} | {'efficiency':>10} | {'failed launches':>15}")
+          f"{'samples/s':>10} | {'speed-up':>8} | {'efficiency':>10}")
     for row in rows:
         count = 1 if isinstance(row["processes"], str) else row["processes"]
         speedup = row["samples_per_second"] / reference
         print(f"{row['processes']!s:>12} | {row['backend']:>7} | {row['device']:>8} | "
               f"{row['batch_size']:>12} | {row['samples_per_second']:>10.0f} | "
-              f"{speedup:>8.2f} | {speedup / count:>10.0%} | {row['failed_launches']:>15}")
+              f"{speedup:>8.2f} | {speedup / count:>10.0%}")
 
 
 if __name__ == "__main__":

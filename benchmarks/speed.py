@@ -190,14 +190,16 @@ def _train_variant(variant, device, X, epochs, seed, on_epoch_end):
         X = X.cpu()
     synchronize(device)
     start = time.perf_counter()
-    training.train(module, X, epochs_per_step=[0, epochs], fade_in_fraction=0.5,
-                   batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE,
-                   free_nats=[1.0] * len(LATENT_DIMS), seed=seed,
-                   min_cluster_share=0.1, on_epoch_end=on_epoch_end, **options)
+    training.train(module, X, schedule=training.ScheduleConfig([0, epochs], fade_in_fraction=0.5),
+                   optimisation=training.OptimisationConfig(
+                       batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE,
+                       free_nats=[1.0] * len(LATENT_DIMS)),
+                   seed=seed, priors=training.PriorConfig(min_cluster_share=0.1),
+                   engine=training.EngineConfig(**options), on_epoch_end=on_epoch_end)
     return module, start
 
 
-# Keyword arguments of skmfc.training.train that make each skmfc variant, and the
+# Keyword arguments of skmfc.training.EngineConfig that make each skmfc variant, and the
 # variants that need CUDA.
 VARIANT_OPTIONS = {
     "skmfc": {},

@@ -11,6 +11,7 @@ the processes initialised themselves is used and left as it is. See
 ``docs/scaling.md``, section "Several GPUs and nodes".
 """
 
+import dataclasses
 import itertools
 import multiprocessing
 import os
@@ -197,6 +198,14 @@ def _initialise_group(backend):
     usual prefix, and a process that arrived first would read the old addresses.
     """
     import torch.distributed as dist
+    # torch.distributed.nn binds torch's default group, as it is when first imported, as
+    # the default argument of its functions; torch imports it on the way to torch._dynamo,
+    # which the first optimizer of a process imports. First imported inside this group,
+    # it would keep the group alive after destroy_process_group, and its gloo threads to
+    # the interpreter's exit, where one still releasing a collective's tensors aborts the
+    # process ("terminate called without an active exception"). Imported now, it binds
+    # no group.
+    import torch.distributed.nn  # noqa: F401
 
     store, rank, world_size = next(dist.rendezvous("env://"))
     store = dist.PrefixStore(f"skmfc_fit_{next(_GROUPS_INITIALISED)}", store)
@@ -209,9 +218,13 @@ def _config_and_host_state(module):
 
 
 def _to(value, device):
-    """``value`` with every tensor in it (through tuples, lists and dicts) on ``device``."""
+    """``value`` with every tensor in it (through tuples, lists, dicts and dataclasses)
+    on ``device``."""
     if torch.is_tensor(value):
         return value.to(device)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{field.name: _to(getattr(value, field.name), device)
+                                             for field in dataclasses.fields(value)})
     if isinstance(value, dict):
         return {key: _to(item, device) for key, item in value.items()}
     if isinstance(value, (tuple, list)):

@@ -29,7 +29,9 @@ from skmfc.nn.inference import (INFERENCE_BATCH_SIZE, cluster_log_proba, decode_
 from skmfc.nn.inference import sample as sample_module
 from skmfc.persistence import _module_state, _rebuild_module, load_estimator, save_estimator
 from skmfc.selection import restart_agreement, select_restart
-from skmfc.training import AdvisedOutOfMemoryError, split_epochs, train
+from skmfc.training import (AdvisedOutOfMemoryError, EngineConfig, FaultConfig, GuideConfig,
+                            OptimisationConfig, PriorConfig, ScheduleConfig, split_epochs,
+                            train)
 
 _MAX_SEED = np.iinfo(np.int32).max
 # Data whose largest magnitude lies outside this range are standardised with a
@@ -653,18 +655,20 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             architecture=layout.architecture)
 
     def _train_options(self, layout, n_train, device, warm):
-        """The options of :func:`skmfc.training.train` shared by every restart."""
+        """The configuration of :func:`skmfc.training.train` shared by every restart."""
         return _TrainOptions(
-            fade_in_fraction=self.fade_in_fraction,
-            batch_size=min(self.batch_size, n_train),
-            learning_rate=self.learning_rate,
-            free_nats=tuple(self.free_bits * d for d in layout.latent_dims),
-            prior_refit_fraction=self.prior_refit_fraction,
-            kl_warmup_fraction=0.0 if warm else self.kl_warmup_fraction,
-            initial_variance=1.0 if self.prior_refit_fraction > 0 else 0.01,
-            min_cluster_share=self.min_cluster_share, initialise_priors=not warm,
-            n_iter_no_change=self.n_iter_no_change, tol=self.tol,
-            cuda_graphs=uses_cuda_graphs(device), precision=resolve_precision(self.precision))
+            optimisation=OptimisationConfig(
+                batch_size=min(self.batch_size, n_train), learning_rate=self.learning_rate,
+                free_nats=tuple(self.free_bits * d for d in layout.latent_dims)),
+            # A warm start goes on from a trained module: its priors are not fitted again.
+            priors=PriorConfig(
+                initialise=not warm,
+                initial_variance=1.0 if self.prior_refit_fraction > 0 else 0.01,
+                refit_fraction=self.prior_refit_fraction,
+                min_cluster_share=self.min_cluster_share),
+            faults=FaultConfig(n_iter_no_change=self.n_iter_no_change, tol=self.tol),
+            engine=EngineConfig(precision=resolve_precision(self.precision),
+                                cuda_graphs=uses_cuda_graphs(device)))
 
     def _record_training(self, X, warm, seed, module, device, layout, history, best_init,
                          init_elbos, init_scores):
@@ -722,7 +726,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         description : str
             Label of the progress bar.
         options : _TrainOptions
-            The other options of :func:`skmfc.training.train`.
+            The configuration of :func:`skmfc.training.train` shared by the restarts.
         data_parallel : DataParallel, optional
             Train data-parallel (:mod:`skmfc.distributed`): the guide and the merging
             of clusters are computed on rank 0 and broadcast, and only rank 0 shows
@@ -734,15 +738,18 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             The trained module, ready for inference.
         history : TrainingHistory
         """
-        guide_options = {}
+        guide = None
         if self.guide is not None and not warm and len(config["n_clusters"]) > 1:
             if data_parallel is None:
-                config, guide_options = _guide_facets(config, X_train, seed)
+                config, guide = _guide_facets(config, X_train, seed)
             else:
-                config, guide_options = once_on_host(
+                config, guide = once_on_host(
                     data_parallel, lambda: _guide_facets(config, X_train, seed), device)
-        progressive = self._progressive(guided=bool(guide_options), warm=warm)
-        epochs_per_step = split_epochs(self.max_iter, self.n_facets, progressive)
+        progressive = self._progressive(guided=guide is not None, warm=warm)
+        schedule = ScheduleConfig(
+            epochs_per_step=tuple(split_epochs(self.max_iter, self.n_facets, progressive)),
+            fade_in_fraction=self.fade_in_fraction, progressive=progressive,
+            kl_warmup_fraction=0.0 if warm else self.kl_warmup_fraction)
         with torch.random.fork_rng(devices=cuda_devices(device)):
             torch.manual_seed(seed)
             module = MFCVAE.from_config(config)
@@ -756,10 +763,11 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                     progress.set_postfix(elbo=f"{elbo:.4g}", refresh=False)
                     progress.update(1)
 
-                history = train(module, X_train, seed=seed, on_epoch_end=show_progress,
-                                X_validation=X_validation, progressive=progressive,
-                                epochs_per_step=epochs_per_step,
-                                **dataclasses.asdict(options), **guide_options,
+                history = train(module, X_train, schedule=schedule,
+                                optimisation=options.optimisation, seed=seed,
+                                priors=options.priors, faults=options.faults,
+                                engine=options.engine, guide=guide,
+                                X_validation=X_validation, on_epoch_end=show_progress,
                                 data_parallel=data_parallel)
             if self.n_clusters == "auto":
                 def merge():
@@ -1598,7 +1606,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 def _guide_facets(config, X_train, seed):
     """Guide partitions of the training data (:func:`skmfc.guide.guide_partitions`) for
     the facets: the network configuration with each guided facet's clusters cut to its
-    partition's groups, and the guide's training options.
+    partition's groups, and the guide (a :class:`~skmfc.training.GuideConfig`; None when
+    no partition is clear enough to anchor a facet).
 
     Clear partitions are handed out clearest first, each to the facet with the fewest
     clusters that can hold its groups (the lowest such facet on a tie), so that with
@@ -1623,10 +1632,10 @@ def _guide_facets(config, X_train, seed):
         n_clusters[facet], strength[facet] = groups, GUIDE_STRENGTH
         labels[:, facet] = partitions.labels[:, partition]
     if not strength.any():
-        return config, {}
+        return config, None
     return (dict(config, n_clusters=tuple(n_clusters)),
-            dict(guide_labels=torch.as_tensor(labels, device=X_train.device),
-                 guide_strength=strength))
+            GuideConfig(labels=torch.as_tensor(labels, device=X_train.device),
+                        strength=strength))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1642,22 +1651,14 @@ class _Layout:
 
 @dataclasses.dataclass(frozen=True)
 class _TrainOptions:
-    """The options of :func:`skmfc.training.train` that the estimator's parameters set,
-    the same for every restart (see the parameters of the same names)."""
+    """The configuration of :func:`skmfc.training.train` that the estimator's parameters
+    set, the same for every restart (the schedule and the guide may differ between
+    restarts: the guide decides whether a restart is progressive)."""
 
-    fade_in_fraction: float
-    batch_size: int
-    learning_rate: float
-    free_nats: tuple
-    prior_refit_fraction: float
-    kl_warmup_fraction: float
-    initial_variance: float
-    min_cluster_share: float
-    initialise_priors: bool
-    n_iter_no_change: int
-    tol: float
-    cuda_graphs: bool
-    precision: str
+    optimisation: OptimisationConfig
+    priors: PriorConfig
+    faults: FaultConfig
+    engine: EngineConfig
 
 
 class _ModelRows:

@@ -25,7 +25,7 @@ INTERNAL_MODULES = {"skmfc.estimator", "skmfc.training", "skmfc.nn", "skmfc.nn.c
                     "skmfc.training.loop", "skmfc.training.priors", "skmfc.training.schedule",
                     "skmfc.training.state", "skmfc.training.steps",
                     "skmfc.training.streaming", "skmfc.distributed",
-                    "skmfc.training.parallel"}
+                    "skmfc.training.parallel", "skmfc.training.config"}
 
 
 def public_module_names():

@@ -23,9 +23,12 @@ from sklearn.utils._param_validation import InvalidParameterError
 from skmfc import MFCVAEClustering
 from skmfc.distributed import uses_data_parallel, writes_files
 from skmfc.nn import MFCVAE
-from skmfc.training import train
+from skmfc.training import (GuideConfig, OptimisationConfig, PriorConfig, ScheduleConfig,
+                            train)
 from skmfc.training.parallel import DataParallel
-from tests.distributed_worker import SCENARIOS, fitted_arrays, training_data
+from tests.distributed_worker import (SCENARIOS, SHARD_READS, OnceMarkedSingleProcess,
+                                      RecordingRows, fitted_arrays, shard_reads_data,
+                                      shard_reads_training, training_data)
 
 pytestmark = pytest.mark.distributed
 
@@ -116,6 +119,30 @@ def test_early_stopping_stops_every_process_at_the_same_epoch(two_processes, one
     assert n_iter[0] < max_iter
 
 
+def test_each_process_reads_only_its_shard_of_every_batch(two_processes):
+    """Reading in pieces, each process reads in every epoch the rows of its slice of every
+    global batch and no other; what rank 0 computes for all (prior fits and refits, the
+    re-seeding of dead clusters) reads more, on rank 0 only."""
+    output, _ = two_processes
+    reads = [dict(np.load(output / f"shard_reads_rank{rank}.npz")) for rank in (0, 1)]
+    # One process reads whole batches, in the order of the epoch: its reads of an epoch
+    # are the epoch's batches, row after row.
+    single = RecordingRows(shard_reads_data())
+    shard_reads_training(single, OnceMarkedSingleProcess(single))
+    batch_size = SHARD_READS["batch_size"]
+    n_batches = -(-SHARD_READS["n_samples"] // batch_size)
+    shards = [slice(0, 27), slice(27, 53)]  # the first rank takes the odd row
+    epochs = single.epochs()
+    assert len(epochs) == 4 and len(reads[0]) == len(reads[1]) == 4 + 1  # + n_read_once
+    for epoch, order in enumerate(epochs):
+        batches = order.reshape(n_batches, batch_size)
+        for rank, shard in enumerate(shards):
+            np.testing.assert_array_equal(np.sort(reads[rank][f"epoch{epoch}"]),
+                                          np.sort(batches[:, shard].reshape(-1)),
+                                          err_msg=f"rank {rank}, epoch {epoch}")
+    assert reads[0]["n_read_once"] > 0 and reads[1]["n_read_once"] == 0
+
+
 def test_only_rank_zero_writes_the_saved_file(two_processes):
     output, fits = two_processes
     assert not (output / "saved_by_rank1.skmfc").exists()
@@ -129,6 +156,20 @@ def test_the_process_group_is_left_as_found(two_processes):
         # skmfc destroyed the group it initialised, and left the script's own.
         assert not fits["guided", rank]["group_left_initialised"]
         assert fits["uneven_merged", rank]["group_left_initialised"]
+
+
+def test_a_group_skmfc_initialised_is_gone_with_its_threads(two_processes):
+    """Nothing keeps the group alive after fit (the first fit of the processes imports
+    torch.distributed.nn, which binds the group of the moment): gloo threads still alive
+    at the interpreter's exit could abort it (docs/scaling.md)."""
+    _, fits = two_processes
+    for name, (_, own_group) in SCENARIOS.items():
+        for rank in (0, 1):
+            threads = int(fits[name, rank]["gloo_threads_left"])
+            if threads < 0:
+                pytest.skip("this system does not list a process's threads")
+            if not own_group:
+                assert threads == 0, (name, rank)
 
 
 @pytest.mark.gpu
@@ -158,11 +199,13 @@ def test_one_process_group_trains_bit_for_bit_as_without_one():
     def trained(data_parallel):
         torch.manual_seed(0)
         module = MFCVAE((6,), (8, 8), (2, 2), (3, 3), likelihood="gaussian")
-        history = train(module, X, epochs_per_step=[2, 2], fade_in_fraction=0.5,
-                        batch_size=32, learning_rate=1e-3, free_nats=[0.5, 0.5], seed=0,
-                        min_cluster_share=0.1, X_validation=X[:30],
-                        guide_labels=torch.as_tensor(np.arange(240).reshape(120, 2) % 3),
-                        guide_strength=[1.0, 0.0], data_parallel=data_parallel)
+        history = train(module, X, schedule=ScheduleConfig([2, 2], fade_in_fraction=0.5),
+                        optimisation=OptimisationConfig(batch_size=32, learning_rate=1e-3,
+                                                        free_nats=[0.5, 0.5]),
+                        seed=0, priors=PriorConfig(min_cluster_share=0.1),
+                        guide=GuideConfig(labels=torch.as_tensor(
+                            np.arange(240).reshape(120, 2) % 3), strength=[1.0, 0.0]),
+                        X_validation=X[:30], data_parallel=data_parallel)
         return module, history
 
     plain_module, plain_history = trained(None)

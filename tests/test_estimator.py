@@ -150,9 +150,12 @@ def test_tf32_changes_nothing_on_the_cpu_and_bfloat16_trains_under_autocast(blob
     tiny_estimator(random_state=3, precision="float32").fit(X)
     assert set(seen) == {torch.float32}
     with pytest.raises(ValueError, match="precision must be one of"):
-        skmfc.training.train(float32.module_, torch.zeros(4, X.shape[1]), epochs_per_step=[1],
-                             fade_in_fraction=0.5, batch_size=2, learning_rate=1e-3,
-                             free_nats=[0.0, 0.0], seed=0, precision="half")
+        skmfc.training.train(
+            float32.module_, torch.zeros(4, X.shape[1]),
+            schedule=skmfc.training.ScheduleConfig([1], fade_in_fraction=0.5),
+            optimisation=skmfc.training.OptimisationConfig(
+                batch_size=2, learning_rate=1e-3, free_nats=[0.0, 0.0]),
+            seed=0, engine=skmfc.training.EngineConfig(precision="half"))
 
 
 @pytest.mark.parametrize("dump, load", [

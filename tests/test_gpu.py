@@ -11,7 +11,8 @@ import skmfc._device
 import skmfc.training
 from skmfc import MFCVAEClustering
 from skmfc.nn import MFCVAE
-from skmfc.training import _CapturedSteps, train
+from skmfc.training import (EngineConfig, GuideConfig, OptimisationConfig, PriorConfig,
+                            ScheduleConfig, _CapturedSteps, train)
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
@@ -28,12 +29,20 @@ def two_blob_images(n=3000, seed=0):
     return torch.as_tensor(X, dtype=torch.float32, device="cuda")
 
 
-def trained(X, epochs=6, seed=0, **options):
+GRAPHS = EngineConfig(cuda_graphs=True)
+GRAPHS_STREAMED = EngineConfig(cuda_graphs=True, chunk_rows=1000)
+
+
+def trained(X, epochs=6, seed=0, **configs):
+    """A module trained on X for ``epochs``; ``configs``: more of train's keywords."""
     torch.manual_seed(seed)
     module = MFCVAE((X.shape[1],), (64, 64), (2, 2), (4, 3)).to("cuda")
-    history = train(module, X, epochs_per_step=[epochs // 2, epochs - epochs // 2],
-                    fade_in_fraction=0.5, batch_size=128, learning_rate=1e-3,
-                    free_nats=[0.5, 0.5], seed=seed, min_cluster_share=0.1, **options)
+    history = train(module, X,
+                    schedule=ScheduleConfig([epochs // 2, epochs - epochs // 2],
+                                            fade_in_fraction=0.5),
+                    optimisation=OptimisationConfig(batch_size=128, learning_rate=1e-3,
+                                                    free_nats=[0.5, 0.5]),
+                    seed=seed, priors=PriorConfig(min_cluster_share=0.1), **configs)
     return module, history
 
 
@@ -65,7 +74,7 @@ def test_capturing_leaves_the_weights_and_optimizer_as_they_were():
 def test_graphed_training_reaches_the_eager_elbo(precision):
     X = two_blob_images()
     _, eager = trained(X)
-    _, graphed = trained(X, cuda_graphs=True, precision=precision)
+    _, graphed = trained(X, engine=EngineConfig(precision=precision, cuda_graphs=True))
     assert all(map(math.isfinite, graphed.elbo))
     # Both improve on their first epoch, and end within a few nats of each other (the
     # random draws differ, so the curves are not identical).
@@ -77,7 +86,8 @@ def test_graphed_training_reaches_the_eager_elbo(precision):
 def test_tf32_is_on_exactly_while_training_in_tf32(precision):
     before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     seen = []
-    trained(two_blob_images(500), epochs=2, cuda_graphs=True, precision=precision,
+    trained(two_blob_images(500), epochs=2,
+            engine=EngineConfig(precision=precision, cuda_graphs=True),
             on_epoch_end=lambda *_: seen.append((torch.backends.cuda.matmul.allow_tf32,
                                                  torch.backends.cudnn.allow_tf32)))
     assert seen == [(precision == "tf32",) * 2] * 2
@@ -99,7 +109,7 @@ def test_a_broken_weight_is_rolled_back_in_place_under_graphs(monkeypatch):
 
     monkeypatch.setattr(_CapturedSteps, "run", corrupting_run)
     with pytest.warns(RuntimeWarning, match="non-finite in epoch 2"):
-        module, history = trained(X, epochs=4, cuda_graphs=True)
+        module, history = trained(X, epochs=4, engine=GRAPHS)
     assert len(history.elbo) == 4 and all(map(math.isfinite, history.elbo))
     assert all(torch.isfinite(parameter).all() for parameter in module.parameters())
     # The replays after the rollback kept training the restored weights.
@@ -117,8 +127,8 @@ def test_the_estimator_trains_on_cuda_and_predicts_finite_labels():
 
 def test_data_in_host_memory_stream_to_the_gpu_and_train_as_data_on_it():
     X = two_blob_images(3000)
-    _, on_device = trained(X, cuda_graphs=True)
-    _, streamed = trained(X.cpu(), cuda_graphs=True, chunk_rows=1000)
+    _, on_device = trained(X, engine=GRAPHS)
+    _, streamed = trained(X.cpu(), engine=GRAPHS_STREAMED)
     np.testing.assert_allclose(streamed.elbo, on_device.elbo, rtol=1e-5)
 
 
@@ -126,11 +136,11 @@ def test_guided_training_under_graphs_and_streamed_matches_eager():
     X = two_blob_images(3000)
     rng = np.random.default_rng(1)
     labels = torch.as_tensor(rng.integers(3, size=(3000, 2)), device="cuda")
-    guide = dict(guide_labels=labels, guide_strength=[10.0, 0.0])
-    _, eager = trained(X, **guide)
-    _, graphed = trained(X, cuda_graphs=True, **guide)
-    _, streamed = trained(X.cpu(), cuda_graphs=True, chunk_rows=1000,
-                          guide_labels=labels.cpu(), guide_strength=[10.0, 0.0])
+    guide = GuideConfig(labels=labels, strength=[10.0, 0.0])
+    _, eager = trained(X, guide=guide)
+    _, graphed = trained(X, engine=GRAPHS, guide=guide)
+    _, streamed = trained(X.cpu(), engine=GRAPHS_STREAMED,
+                          guide=GuideConfig(labels=labels.cpu(), strength=[10.0, 0.0]))
     assert all(map(math.isfinite, graphed.elbo))
     assert abs(graphed.elbo[-1] - eager.elbo[-1]) < 0.05 * abs(eager.elbo[-1])
     np.testing.assert_allclose(streamed.elbo, graphed.elbo, rtol=1e-5)

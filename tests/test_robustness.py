@@ -15,6 +15,8 @@ import skmfc.estimator
 import skmfc.training
 import skmfc.training.loop
 from skmfc.nn import MFCVAE
+from skmfc.training import FaultConfig, OptimisationConfig, PriorConfig, ScheduleConfig
+from skmfc.training.faults import state_kept_on_interrupt
 from tests.conftest import tiny_estimator
 
 
@@ -136,16 +138,18 @@ def weights_after_each_epoch():
     return kept, on_epoch_end
 
 
-def train_tiny(X, on_epoch_end, **options):
+def train_tiny(X, on_epoch_end, epochs_per_step=(3, 3), faults=FaultConfig(),
+               X_validation=None):
     """:func:`skmfc.training.train` as ``tiny_estimator`` runs it, on a new module."""
     torch.manual_seed(0)
     module = MFCVAE((X.shape[1],), (16, 16), (2, 2), (3, 3))
     X = torch.as_tensor(X, dtype=torch.float32)
-    options = dict(dict(epochs_per_step=[3, 3], fade_in_fraction=0.5, batch_size=32,
-                        learning_rate=1e-3, free_nats=[1.0, 1.0], seed=0,
-                        min_cluster_share=0.1, prior_refit_fraction=0.5), **options)
-    return module, skmfc.training.train(module, X, on_epoch_end=on_epoch_end(module),
-                                        **options)
+    return module, skmfc.training.train(
+        module, X, schedule=ScheduleConfig(epochs_per_step, fade_in_fraction=0.5),
+        optimisation=OptimisationConfig(batch_size=32, learning_rate=1e-3,
+                                        free_nats=[1.0, 1.0]),
+        seed=0, priors=PriorConfig(refit_fraction=0.5, min_cluster_share=0.1), faults=faults,
+        X_validation=X_validation, on_epoch_end=on_epoch_end(module))
 
 
 def test_ctrl_c_keeps_the_last_completed_epoch(X, monkeypatch):
@@ -164,6 +168,56 @@ def test_ctrl_c_keeps_the_last_completed_epoch(X, monkeypatch):
     assert history.interrupted and len(history.elbo) == len(kept) == 2
     for key, value in module.state_dict().items():
         torch.testing.assert_close(value, kept[-1][key], rtol=0, atol=0)
+
+
+def interrupted_after_epoch(last_epoch, kept, scrambled_after=None):
+    """An ``on_epoch_end`` hook (given the module) that keeps a copy of the weights after
+    every epoch in ``kept`` and raises KeyboardInterrupt after epoch ``last_epoch``, as
+    Ctrl-C between two epochs would; after epoch ``scrambled_after`` (and after the last)
+    it adds noise to the weights, which the epochs after it then train from."""
+    def on_epoch_end(module):
+        def hook(epoch, elbo):
+            kept.append({key: value.clone() for key, value in module.state_dict().items()})
+            if epoch in (scrambled_after, last_epoch):
+                with torch.no_grad():
+                    for parameter in module.parameters():
+                        parameter.add_(torch.randn_like(parameter))
+            if epoch == last_epoch:
+                raise KeyboardInterrupt
+        return hook
+
+    return on_epoch_end
+
+
+def test_an_interrupt_from_on_epoch_end_keeps_the_last_completed_epoch(X):
+    kept = []
+    module, history = train_tiny(X, interrupted_after_epoch(4, kept))
+    assert history.interrupted and not history.converged
+    assert len(history.elbo) == len(kept) == 4
+    for key, value in module.state_dict().items():
+        assert torch.equal(value, kept[-1][key]), key
+
+
+def test_an_interrupt_from_on_epoch_end_keeps_the_best_validated_epoch(X):
+    # Epoch 16 is the first that early stopping watches (facet 0 has faded in and the
+    # priors were refitted); scrambled after it, the weights of epochs 17 and 18 score
+    # worse, so Ctrl-C after epoch 18 leaves the module with epoch 16's weights.
+    kept = []
+    module, history = train_tiny(
+        X[16:], interrupted_after_epoch(18, kept, scrambled_after=16), epochs_per_step=[10, 10],
+        faults=FaultConfig(n_iter_no_change=5, tol=1e-4),
+        X_validation=torch.as_tensor(X[:16], dtype=torch.float32))
+    assert history.interrupted and not history.stopped_early and len(kept) == 18
+    assert history.best_epoch == 16 and history.validation[15] > max(history.validation[16:])
+    for key, value in module.state_dict().items():
+        assert torch.equal(value, kept[15][key]), key
+
+
+def test_the_interrupt_rule_keeps_what_was_completed():
+    last, best = {"w": torch.zeros(1)}, {"w": torch.ones(1)}
+    assert state_kept_on_interrupt(0, last, best) is None  # nothing to keep: raised again
+    assert state_kept_on_interrupt(3, last) is last
+    assert state_kept_on_interrupt(3, last, best) is best
 
 
 def test_ctrl_c_before_the_first_epoch_raises_and_keeps_what_was_there(X, monkeypatch):
@@ -235,8 +289,9 @@ def test_early_stopping_acts_in_the_last_step_and_restores_the_best_weights(X):
     assert est.best_validation_score_ == max(eligible)
     # train() ends with the weights of the best of the eligible epochs.
     kept, on_epoch_end = weights_after_each_epoch()
-    module, history = train_tiny(X[16:], on_epoch_end, epochs_per_step=[10, 10], tol=1e6,
-                                 n_iter_no_change=2, X_validation=torch.as_tensor(
+    module, history = train_tiny(X[16:], on_epoch_end, epochs_per_step=[10, 10],
+                                 faults=FaultConfig(n_iter_no_change=2, tol=1e6),
+                                 X_validation=torch.as_tensor(
                                      X[:16], dtype=torch.float32))
     assert history.stopped_early and len(history.elbo) == len(kept) == 18
     best = -3 + int(np.argmax(history.validation[-3:]))

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from skmfc.nn import MFCVAE
-from skmfc.training import (RESEED_MAX_SAMPLES, _batch_indices, _Permutations, encode_means,
-                            reseed_dead_clusters, train)
+from skmfc.training import (RESEED_MAX_SAMPLES, EngineConfig, GuideConfig, OptimisationConfig,
+                            PriorConfig, ScheduleConfig, _batch_indices, _Permutations,
+                            encode_means, reseed_dead_clusters, train)
 
 
 def module_with_a_dead_cluster(n_samples):
@@ -63,12 +64,15 @@ def test_batches_have_equal_sizes_and_cover_every_row():
     torch.testing.assert_close(batches.flatten()[10:], order[:2])
 
 
-def small_training_run(X, **options):
+def small_training_run(X, kl_warmup_fraction=0.0, **configs):
+    """Four epochs of a small module on X; ``configs``: more of train's keywords."""
     torch.manual_seed(0)
     module = MFCVAE((X.shape[1],), (16, 16), (2, 2), (3, 3))
-    history = train(module, X, epochs_per_step=[2, 2], fade_in_fraction=0.5, batch_size=32,
-                    learning_rate=1e-3, free_nats=[0.5, 0.5], seed=0, min_cluster_share=0.1,
-                    **options)
+    history = train(module, X, schedule=ScheduleConfig([2, 2], fade_in_fraction=0.5,
+                                                       kl_warmup_fraction=kl_warmup_fraction),
+                    optimisation=OptimisationConfig(batch_size=32, learning_rate=1e-3,
+                                                    free_nats=[0.5, 0.5]),
+                    seed=0, priors=PriorConfig(min_cluster_share=0.1), **configs)
     return module, history
 
 
@@ -77,7 +81,7 @@ def test_data_fed_in_chunks_train_exactly_as_data_in_place():
     # full chunks and a last one of a single batch, alternating the two staging buffers.
     X = torch.rand(300, 8)
     whole, whole_history = small_training_run(X)
-    chunked, chunked_history = small_training_run(X, chunk_rows=3 * 32 + 5)
+    chunked, chunked_history = small_training_run(X, engine=EngineConfig(chunk_rows=3 * 32 + 5))
     assert chunked_history.elbo == whole_history.elbo
     for key, value in whole.state_dict().items():
         torch.testing.assert_close(chunked.state_dict()[key], value, rtol=0, atol=0)
@@ -86,9 +90,10 @@ def test_data_fed_in_chunks_train_exactly_as_data_in_place():
 def test_guided_data_fed_in_chunks_train_exactly_as_data_in_place():
     X = torch.rand(300, 8)
     labels = torch.randint(3, (300, 2), generator=torch.Generator().manual_seed(1))
-    options = dict(guide_labels=labels, guide_strength=[10.0, 0.0])
-    whole, whole_history = small_training_run(X, **options)
-    chunked, chunked_history = small_training_run(X, chunk_rows=3 * 32 + 5, **options)
+    guide = GuideConfig(labels=labels, strength=[10.0, 0.0])
+    whole, whole_history = small_training_run(X, guide=guide)
+    chunked, chunked_history = small_training_run(
+        X, engine=EngineConfig(chunk_rows=3 * 32 + 5), guide=guide)
     assert chunked_history.elbo == whole_history.elbo
     for key, value in whole.state_dict().items():
         torch.testing.assert_close(chunked.state_dict()[key], value, rtol=0, atol=0)
@@ -106,9 +111,10 @@ def test_a_guide_pulls_its_facet_onto_its_partition_and_only_that_facet():
     guide = torch.stack([weak, torch.zeros_like(weak)], 1)
     torch.manual_seed(0)
     module = MFCVAE((8,), (32, 32), (2, 2), (3, 3))
-    train(module, X, epochs_per_step=[60], fade_in_fraction=0.5, batch_size=50,
-          learning_rate=3e-3, free_nats=[0.5, 0.5], seed=0, progressive=False,
-          guide_labels=guide, guide_strength=[10.0, 0.0])
+    train(module, X, schedule=ScheduleConfig([60], fade_in_fraction=0.5, progressive=False),
+          optimisation=OptimisationConfig(batch_size=50, learning_rate=3e-3,
+                                          free_nats=[0.5, 0.5]),
+          seed=0, guide=GuideConfig(labels=guide, strength=[10.0, 0.0]))
     module.eval()
     with torch.no_grad():
         posteriors = module.encode(X)
@@ -119,10 +125,11 @@ def test_a_guide_pulls_its_facet_onto_its_partition_and_only_that_facet():
 
 
 def test_guide_weights_fade_to_nothing_and_spare_facets_not_switched_on():
-    from skmfc.training import _batch_weights, _Guide, guide_weights_at
+    from skmfc.training import _batch_weights, guide_weights_at
     np.testing.assert_allclose(guide_weights_at(0, 4, [10.0, 0.0]), [10.0, 0.0])
     np.testing.assert_allclose(guide_weights_at(4, 4, [10.0, 2.0]), [0.0, 0.0])
-    guide = _Guide(labels=torch.zeros(5, 2, dtype=torch.long), strength=np.array([4.0, 4.0]))
+    guide = GuideConfig(labels=torch.zeros(5, 2, dtype=torch.long),
+                        strength=np.array([4.0, 4.0]))
     weights = _batch_weights(np.array([0.0, 1.0]), guide, epoch=1, n_epochs=2)
     np.testing.assert_allclose(weights, [[0.0, 1.0], [0.0, 1.0], [0.0, 2.0]])
     np.testing.assert_allclose(_batch_weights(np.array([1.0, 1.0]), None, 0, 2),
@@ -174,7 +181,7 @@ def test_a_compiled_loss_gives_the_plain_loss_and_gradients_and_trains():
     # the prior refits and re-seeding amplify in the weights, so those are not compared).
     X = torch.rand(300, 8)
     _, plain_history = small_training_run(X)
-    _, compiled_history = small_training_run(X, compile_loss=True)
+    _, compiled_history = small_training_run(X, engine=EngineConfig(compile_loss=True))
     np.testing.assert_allclose(compiled_history.elbo, plain_history.elbo, rtol=1e-3)
 
 

@@ -1,10 +1,11 @@
 """What training does when something goes wrong, or stops going anywhere: the rules of
-its fault handling, as small objects the loop consults.
+its fault handling (a non-finite epoch, running out of memory, Ctrl-C) and of early
+stopping, as small objects the loop consults.
 
 Each rule decides from plain numbers and says what to do (a new learning rate or batch
-size and the warning that says so, or an error to raise); the loop rolls the module
-back and issues the warning. So the rules can be checked without training and without
-replacing anything inside the loop.
+size and the warning that says so, the state to keep, or an error to raise); the loop
+rolls the module back and issues the warning. So the rules can be checked without
+training and without replacing anything inside the loop.
 """
 
 import math
@@ -166,3 +167,31 @@ class EarlyStopping:
             self.best = watched
         self.converged = self.no_improvement >= self.n_iter_no_change
         return new_best
+
+
+def state_kept_on_interrupt(n_completed_epochs, last_completed, best_validated=None):
+    """The module state training keeps when Ctrl-C (a ``KeyboardInterrupt``) stops it.
+
+    Training ends with what it has completed rather than losing it: the weights of the
+    best validated epoch when early stopping has chosen one, else those after the last
+    completed epoch; with no epoch completed there is nothing to keep, and the interrupt
+    goes on up.
+
+    Parameters
+    ----------
+    n_completed_epochs : int
+        Epochs completed before the interrupt.
+    last_completed : dict
+        The module's state dict after the last completed epoch.
+    best_validated : dict, optional
+        The module's state dict after the best validated epoch, if any.
+
+    Returns
+    -------
+    dict or None
+        The state dict to load into the module; None when the interrupt is to be raised
+        again.
+    """
+    if n_completed_epochs == 0:
+        return None
+    return last_completed if best_validated is None else best_validated

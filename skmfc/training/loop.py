@@ -11,7 +11,7 @@ for each live in :mod:`skmfc.training.faults`.
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -19,11 +19,12 @@ import torch
 from skmfc._device import (PRECISIONS, device_of, set_tensor_float32, uses_cuda_graphs,
                            uses_tensor_float32)
 from skmfc.nn.inference import mean_elbo as validation_elbo
-from skmfc.training.faults import (MAX_NONFINITE_RETRIES, MIN_BATCH_SIZE, EarlyStopping,
-                                   NonFiniteRetries, halve_batch_size)
+from skmfc.training.config import EngineConfig, FaultConfig, PriorConfig
+from skmfc.training.faults import (EarlyStopping, NonFiniteRetries, halve_batch_size,
+                                   state_kept_on_interrupt)
 from skmfc.training.parallel import SingleProcess
 from skmfc.training.priors import initialise_prior, reseed_dead_clusters
-from skmfc.training.schedule import Schedule, _Guide, _Permutations
+from skmfc.training.schedule import Schedule, _Permutations
 from skmfc.training.state import (_adam, _restore, _set_learning_rate, _snapshot,
                                   _snapshot_finite)
 from skmfc.training.steps import _HostChunks, _release
@@ -88,34 +89,32 @@ class TrainingHistory:
     n_nonfinite_epochs: int = 0
 
 
-def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_rate,
-          free_nats, seed, progressive=True, initial_variance=None, prior_refit_fraction=0.0,
-          min_cluster_share=0.0, on_epoch_end=None, initialise_priors=True,
-          X_validation=None, n_iter_no_change=10, tol=1e-4,
-          max_nonfinite_retries=MAX_NONFINITE_RETRIES, min_batch_size=MIN_BATCH_SIZE,
-          precision="float32", cuda_graphs=False, chunk_rows=None, guide_labels=None,
-          guide_strength=None, compile_loss=False, kl_warmup_fraction=0.0,
-          data_parallel=None):
+def train(module, X, *, schedule, optimisation, seed, priors=PriorConfig(),
+          faults=FaultConfig(), engine=EngineConfig(), guide=None, X_validation=None,
+          on_epoch_end=None, data_parallel=None):
     """Train an :class:`~skmfc.nn.MFCVAE` progressively, deepest facet first.
 
     Each facet's prior is initialised from the encoder, as it is when that facet is
     switched on, by a Gaussian mixture on its posterior means.
 
-    Training survives three kinds of fault. A copy of the module and optimizer state is
-    kept at the end of every good epoch; an epoch whose end state holds a non-finite
-    value anywhere (weights, buffers, optimizer moments) is not good.
+    Training survives three kinds of fault, each by a rule of
+    :mod:`skmfc.training.faults`. A copy of the module and optimizer state is kept at the
+    end of every good epoch; an epoch whose end state holds a non-finite value anywhere
+    (weights, buffers, optimizer moments) is not good.
 
     - A non-finite loss or weight: the loss is checked after every batch on the CPU
       (free there) and, on other devices, once per epoch through the epoch's ELBO sum,
       into which every batch's loss is folded, and the weights. The epoch is rolled
-      back and run again with half the learning rate, up to ``max_nonfinite_retries``
-      times in a row; then :class:`FloatingPointError` is raised.
+      back and run again with half the learning rate, up to
+      ``faults.max_nonfinite_retries`` times in a row; then :class:`FloatingPointError`
+      is raised.
     - ``torch.cuda.OutOfMemoryError`` in a training batch: the epoch is rolled back and
-      run again with half the batch size, down to ``min_batch_size``; then the error is
-      raised again with advice.
-    - ``KeyboardInterrupt``: training stops and the module gets the state of the last
-      completed epoch (or of the best validated one with early stopping); the
-      interrupt is raised again when no epoch has completed.
+      run again with half the batch size, down to ``faults.min_batch_size``; then the
+      error is raised again with advice.
+    - ``KeyboardInterrupt`` (Ctrl-C, or raised by ``on_epoch_end``): training stops and
+      the module gets the state of the last completed epoch (or of the best validated
+      one with early stopping); the interrupt is raised again when no epoch has
+      completed (:func:`~skmfc.training.faults.state_kept_on_interrupt`).
 
     Parameters
     ----------
@@ -124,114 +123,72 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
     X : Tensor of shape (n, *input_shape), or row reader
         Training data, on the module's device, or in host memory when they do not fit
         there: each epoch then reaches the device in chunks of whole batches (see
-        ``chunk_rows``), gathered on the host into pinned buffers while the device
-        trains on the chunk before. A row reader (data read from a file in pieces, see
-        :mod:`skmfc.training.streaming`) goes through chunks too, read in shuffled
-        blocks of consecutive rows.
-    epochs_per_step : list of int
-        Epochs of each progressive step (see :func:`split_epochs`).
-    fade_in_fraction : float
-        Fraction of a step's batches over which a new facet fades in.
-    batch_size : int
-    learning_rate : float
-        Adam step size.
-    free_nats : sequence of float
-        Per-facet floor of the batch-mean KL (minimum information constraint).
+        ``engine.chunk_rows``), gathered on the host into pinned buffers while the
+        device trains on the chunk before. A row reader (data read from a file in
+        pieces, see :mod:`skmfc.training.streaming`) goes through chunks too, read in
+        shuffled blocks of consecutive rows.
+    schedule : ScheduleConfig
+        The progressive steps, the facets' fade-in and the KL warm-up.
+    optimisation : OptimisationConfig
+        Batch size, learning rate and free nats.
     seed : int
         Seeds the batch order and the mixture fits; the caller owns torch's global RNG.
-    progressive : bool
-        Whether to switch facets on one by one; otherwise all train from the start.
-    initial_variance : float, optional
-        See :func:`initialise_prior`.
-    prior_refit_fraction : float
-        Refit the priors of the facets switched on in a step this far into the step.
-    min_cluster_share : float
-        After every epoch, clusters of fully switched-on facets holding less than
-        ``min_cluster_share / K`` of the data are re-seeded (see
-        :func:`reseed_dead_clusters`); 0 switches this off.
-    on_epoch_end : callable, optional
-        Called as ``on_epoch_end(epoch, elbo)`` after every epoch.
-    initialise_priors : bool
-        Fit the priors to the encoder when facets are switched on (and refit them);
-        False continues training a trained module as it is (warm start).
+    priors : PriorConfig
+        The prior fits, refits and the re-seeding of dead clusters.
+    faults : FaultConfig
+        Early stopping and the limits of the fault handling.
+    engine : EngineConfig
+        Precision, CUDA graphs, compilation of the loss and chunks of host data.
+    guide : GuideConfig, optional
+        Guide labels of every row of ``X`` (on the device of ``X``) and the guide's
+        strength per facet.
     X_validation : Tensor, optional
         Held-out data: their ELBO (:func:`validation_elbo`) is recorded after every
-        epoch, and training stops early when it has not improved by at least ``tol``
-        nats per sample for ``n_iter_no_change`` epochs in a row. Only epochs of the last
-        progressive step count, once every facet is fully faded in and the priors are
-        refitted; the module ends with the weights of the best of them.
-    n_iter_no_change : int
-    tol : float
-        Absolute improvement, in nats per sample, of the validation ELBO (or, without
-        validation data, the training ELBO) below which an epoch counts as no
-        improvement, for early stopping and ``history.converged``.
-    max_nonfinite_retries : int
-    min_batch_size : int
-    precision : {"float32", "tf32", "bfloat16"}
-        Arithmetic of the training steps. ``"float32"``: every product in float32,
-        TF32 switched off. ``"tf32"``: on CUDA, matrix products and convolutions on
-        TF32 tensor cores (inputs rounded to 10 mantissa bits, float32 accumulation and
-        everything else float32); the same as ``"float32"`` on the CPU. ``"bfloat16"``:
-        the forward pass under bfloat16 autocast, on CUDA and on the CPU (matrix
-        products in bfloat16; the weights and the optimizer in float32).
-    cuda_graphs : bool
-        On CUDA, capture each training step once as a CUDA graph and replay it (see
-        :class:`_CapturedSteps`); falls back to ordinary steps, with a warning, if the
-        capture fails.
-
-    chunk_rows : int, optional
-        Rows per chunk for data in host memory (rounded down to whole batches, at least
-        one); by default about ``STREAM_CHUNK_BYTES`` of data. Given for data already on
-        the module's device, it makes them go through the chunks all the same.
-    guide_labels : LongTensor of shape (n, J), optional
-        A guide cluster of every row of ``X`` in every facet (:mod:`skmfc.guide`), on the
-        device of ``X``; facet ``j``'s clusters are pulled towards column ``j`` by a
-        cross-entropy of weight ``guide_strength[j]``, fading linearly to 0 over the
-        epochs (see :func:`guide_weights_at`).
-    guide_strength : sequence of float, optional
-        Initial weight of each facet's guide (0: no guide). Needed with ``guide_labels``.
-    kl_warmup_fraction : float
-        Fraction of all epochs over which the weight of every KL term rises linearly from
-        0 to 1 (on top of the facets' fade-in): the first epochs then train the network
-        mostly as an autoencoder, and a prior refit at the end of the warm-up starts the
-        mixtures from a structured latent space instead of a random one. 0 switches it off.
-    compile_loss : bool
-        Run the loss (forward and backward) through :func:`torch.compile`, which fuses
-        its elementwise operations into fewer kernels; the first steps then pay for the
-        compilation. Works with and without ``cuda_graphs``.
+        epoch, and training stops early when it has not improved by at least
+        ``faults.tol`` nats per sample for ``faults.n_iter_no_change`` epochs in a row.
+        Only epochs of the last progressive step count, once every facet is fully faded
+        in and the priors are refitted; the module ends with the weights of the best of
+        them.
+    on_epoch_end : callable, optional
+        Called as ``on_epoch_end(epoch, elbo)`` after every completed epoch.
     data_parallel : DataParallel, optional
         Train data-parallel over the processes of a :mod:`torch.distributed` group
         (:class:`~skmfc.training.parallel.DataParallel`): every process calls
         :func:`train` with the same module, data and options, trains on its slice of
-        every batch, and ends with the same module. Without CUDA graphs, ``compile_loss``
-        or recovery from running out of memory.
+        every batch, and ends with the same module. Without CUDA graphs,
+        ``engine.compile_loss`` or recovery from running out of memory.
 
     Returns
     -------
     TrainingHistory
     """
+    epochs_per_step = schedule.epochs_per_step
+    batch_size, precision = optimisation.batch_size, engine.precision
+    initialise_priors = priors.initialise
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     n_samples = len(X)
     device = device_of(module)
     tensor_float32 = uses_tensor_float32(precision, device)
-    chunks = _host_chunks(X, device, batch_size, chunk_rows, guide_labels)
+    chunks = _host_chunks(X, device, batch_size, engine.chunk_rows,
+                          None if guide is None else guide.labels)
     parallel = SingleProcess() if data_parallel is None else data_parallel
-    cuda_graphs = bool(cuda_graphs) and uses_cuda_graphs(device) and data_parallel is None
+    cuda_graphs = bool(engine.cuda_graphs) and uses_cuda_graphs(device) and data_parallel is None
     generator = torch.Generator().manual_seed(seed)
     orders = (chunks.permutations(generator) if isinstance(chunks, _ReaderChunks)
               else _Permutations(n_samples, generator))
-    optimizer = _adam(module, learning_rate, capturable=cuda_graphs)
-    free_nats = torch.as_tensor(free_nats, dtype=X.dtype, device=device)
-    guide = None
-    if guide_labels is not None:
-        guide = _Guide(labels=guide_labels if chunks is None else chunks.device_labels,
-                       strength=np.asarray(guide_strength, dtype=float))
-    schedule = Schedule(tuple(epochs_per_step), fade_in_fraction, module.n_facets,
-                        progressive, kl_warmup_fraction, guide)
-    history = TrainingHistory(learning_rate=float(learning_rate), batch_size=int(batch_size))
-    retries = NonFiniteRetries(max_nonfinite_retries)
-    stopping = EarlyStopping(tol, n_iter_no_change)
+    optimizer = _adam(module, optimisation.learning_rate, capturable=cuda_graphs)
+    free_nats = torch.as_tensor(optimisation.free_nats, dtype=X.dtype, device=device)
+    if guide is not None:
+        # The steps index the guide labels of the rows they are given.
+        guide = replace(guide, labels=guide.labels if chunks is None else chunks.device_labels,
+                        strength=np.asarray(guide.strength, dtype=float))
+    schedule = Schedule(tuple(epochs_per_step), schedule.fade_in_fraction, module.n_facets,
+                        schedule.progressive, schedule.kl_warmup_fraction, guide)
+    history = TrainingHistory(learning_rate=float(optimisation.learning_rate),
+                              batch_size=int(batch_size))
+    retries = NonFiniteRetries(faults.max_nonfinite_retries)
+    stopping = EarlyStopping(faults.tol, faults.n_iter_no_change)
     good = _snapshot(module, optimizer)
     best_state = None
     epoch = 0
@@ -246,9 +203,9 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
                 for facet in facets_switched_on:
                     parallel.once(lambda: initialise_prior(
                         module, facet, X, random_state=seed + facet,
-                        initial_variance=initial_variance), module.priors[facet])
-            refit_epoch = (int(round(prior_refit_fraction * n_epochs))
-                           if initialise_priors and prior_refit_fraction else -1)
+                        initial_variance=priors.initial_variance), module.priors[facet])
+            refit_epoch = (int(round(priors.refit_fraction * n_epochs))
+                           if initialise_priors and priors.refit_fraction else -1)
             module.train()
             good = _snapshot(module, optimizer)
             epoch_in_step = 0
@@ -265,7 +222,7 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
                         steps, cuda_graphs, module, optimizer,
                         X if chunks is None else chunks.device_rows, free_nats,
                         -(-n_samples // n_batches), precision,
-                        None if guide is None else guide.labels, compile_loss)
+                        None if guide is None else guide.labels, engine.compile_loss)
                     mean_elbo, cluster_shares = parallel.train_epoch(
                         steps, chunks, orders, n_batches,
                         lambda batch: schedule.batch_weights(step, epoch_in_step, epoch,
@@ -282,14 +239,15 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
                     if torch.cuda.is_available():
                         torch.cuda.empty_cache()
                     history.batch_size, message = halve_batch_size(
-                        history.batch_size, min_batch_size, epoch, out_of_memory)
+                        history.batch_size, faults.min_batch_size, epoch, out_of_memory)
                     warnings.warn(message, RuntimeWarning, stacklevel=2)
                     continue
                 end_weights = schedule.facet_weights_after(step, epoch_in_step, n_batches)
                 if math.isfinite(mean_elbo):
-                    if min_cluster_share > 0:
+                    if priors.min_cluster_share > 0:
                         n_reseeded = parallel.once(lambda: reseed_dead_clusters(
-                            module, np.flatnonzero(end_weights == 1.0), X, min_cluster_share,
+                            module, np.flatnonzero(end_weights == 1.0), X,
+                            priors.min_cluster_share,
                             cluster_shares, random_state=seed + epoch), *module.priors)
                     candidate = _snapshot(module, optimizer)
                     if not parallel.all_finite(_snapshot_finite(candidate)):
@@ -303,7 +261,7 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
                     warnings.warn(message, RuntimeWarning, stacklevel=2)
                     continue
                 retries.succeeded()
-                if min_cluster_share > 0:
+                if priors.min_cluster_share > 0:
                     history.n_reseeded.append(n_reseeded)
                 if X_validation is not None:
                     score = parallel.once(lambda: validation_elbo(module, X_validation, seed))
@@ -333,11 +291,11 @@ def train(module, X, *, epochs_per_step, fade_in_fraction, batch_size, learning_
             if history.stopped_early:
                 break
     except KeyboardInterrupt:
-        if not history.elbo:
+        kept = state_kept_on_interrupt(len(history.elbo), good[0], best_state)
+        if kept is None:
             raise
         history.interrupted = True
-        if best_state is None:
-            module.load_state_dict(good[0])
+        module.load_state_dict(kept)
     finally:
         _release(steps)
         set_tensor_float32(*saved_tensor_float32)

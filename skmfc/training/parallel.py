@@ -2,15 +2,19 @@
 consults, for one process (:class:`SingleProcess`, which changes nothing) or for several
 (:class:`DataParallel`).
 
-With several processes (ranks), every rank holds the whole module and the whole training
-data and draws the same batch order (the same seed); each trains on its slice of every
-batch, and the gradients are summed over the ranks before every optimizer step. Each
-step is then the step of one process on the whole batch, up to the order of
-floating-point sums: the batch-mean KL under the free-nats floor is summed over the ranks
-before the floor applies, and each rank's rows get the posterior noise one process would
-draw for them. What training computes from the data outside the steps (the prior fits,
-the re-seeding of dead clusters, the validation ELBO) is computed once, on rank 0, and
-broadcast, so every rank holds the same module throughout.
+With several processes (ranks), every rank holds the whole module, is given the whole
+training data (a tensor, or a row reader of :mod:`skmfc.training.streaming`) and draws
+the same batch order (the same seed); each trains on its slice of every batch, and the
+gradients are summed over the ranks before every optimizer step. A rank gathers only the
+rows of its slices (:meth:`_ShardedSteps.rows_trained_here`): from a row reader it reads
+about ``1 / world_size`` of the rows per epoch, and from host memory it copies only
+those to its device. Each step is then the step of one process on the whole batch, up
+to the order of floating-point sums: the batch-mean KL under the free-nats floor is
+summed over the ranks before the floor applies, and each rank's rows get the posterior
+noise one process would draw for them. What training computes from the data outside
+the steps (the prior fits, the re-seeding of dead clusters, the validation ELBO) is
+computed once, on rank 0, and broadcast, so every rank holds the same module
+throughout.
 """
 
 import math
@@ -226,11 +230,13 @@ class _ShardedSteps(_EagerSteps):
         self.check_each_batch = False
         self.rows = None
 
-    def run(self, batches, weights):
-        """Run this rank's columns of ``batches`` (rows of indices into ``X``)."""
+    def rows_trained_here(self, batches):
+        """This rank's columns of ``batches`` (:meth:`DataParallel.shard`), which
+        :meth:`run` is then given: the only rows of the epoch this rank gathers, or reads
+        from a row reader."""
         start, stop = self.parallel.shard(batches.shape[1])
         self.rows = (start, stop, batches.shape[1])
-        return super().run(batches[:, start:stop], weights)
+        return batches[:, start:stop]
 
     def step(self, batch_indices, weights):
         """One optimiser step of the whole batch, from this rank's ``batch_indices``;

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from skmfc.training.config import GuideConfig
+
 
 def split_epochs(max_iter, n_facets, progressive=True):
     """Share ``max_iter`` epochs among the progressive steps, earliest steps first.
@@ -82,15 +84,6 @@ def kl_warmup_at(batch, n_batches_in_all, fraction):
     return min(1.0, (batch + 1) / warmup_batches)
 
 
-@dataclass
-class _Guide:
-    """Guide labels of the training rows (on the device the steps index) and each facet's
-    initial guide weight."""
-
-    labels: torch.Tensor
-    strength: np.ndarray
-
-
 def _batch_weights(facet_weights, guide, epoch, n_epochs, kl_weight=1.0):
     """A batch's weights in epoch ``epoch`` of ``n_epochs``, shape (3, J): the facets'
     fade-in weights (decoder inputs), their KL weights (fade-in times the KL warm-up),
@@ -118,8 +111,8 @@ class Schedule:
         Whether facets are switched on one by one, deepest first.
     kl_warmup_fraction : float
         Fraction of all batches over which the KL weight rises from 0 to 1.
-    guide : _Guide or None
-        The guide's labels and strengths.
+    guide : GuideConfig or None
+        The guide's labels (of the rows the steps index) and strengths.
     """
 
     epochs_per_step: tuple
@@ -127,7 +120,7 @@ class Schedule:
     n_facets: int
     progressive: bool = True
     kl_warmup_fraction: float = 0.0
-    guide: _Guide = None
+    guide: GuideConfig = None
 
     @property
     def n_epochs(self):

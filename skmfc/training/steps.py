@@ -79,13 +79,16 @@ def _train_epoch(steps, chunks, orders, n_batches, weights_of_batch):
     """
     device = steps.X.device
     batches = _batch_indices(orders.draw(), n_batches)
+    # Only this process's rows of every batch are gathered (or read from a file): with
+    # data-parallel steps, its slice of each batch.
+    rows_here = steps.rows_trained_here(batches)
     weights = torch.as_tensor(np.array([weights_of_batch(batch) for batch in range(n_batches)]),
                               dtype=steps.X.dtype).to(device, non_blocking=True)
     steps.reset_sums()
     if chunks is None:
-        finite = steps.run(batches.to(device, non_blocking=True), weights)
+        finite = steps.run(rows_here.to(device, non_blocking=True), weights)
     else:
-        finite = chunks.run(steps, batches, weights)
+        finite = chunks.run(steps, rows_here, weights)
     orders.draw_ahead()
     if not finite:
         return math.nan, None
@@ -135,9 +138,15 @@ class _EagerSteps:
             mass_sum += mass
         return loss
 
+    def rows_trained_here(self, batches):
+        """The columns of ``batches`` (rows of indices into the training data) that these
+        steps train: all of them, in one process."""
+        return batches
+
     def run(self, batches, weights):
-        """Run the batches (rows of indices into ``X``), adding to ``elbo_sum`` and
-        ``mass_sums``; False if a loss checked on the way was not finite."""
+        """Run the batches (rows of indices into ``X``, as :meth:`rows_trained_here`
+        chose them), adding to ``elbo_sum`` and ``mass_sums``; False if a loss checked on
+        the way was not finite."""
         for batch_indices, batch_weights in zip(batches, weights):
             loss = self.step(batch_indices, batch_weights)
             if self.check_each_batch and not bool(torch.isfinite(loss)):
@@ -198,7 +207,9 @@ class _CapturedSteps(_EagerSteps):
 
 
 class _HostChunks:
-    """Training data in host memory, fed to the device a chunk of whole batches at a time.
+    """Training data in host memory, fed to the device a chunk of whole batches at a time
+    (of this process's slices of them, with data-parallel steps: no other rows are
+    gathered).
 
     Each chunk's rows are gathered on the host into one of two pinned buffers (on CUDA)
     and copied to ``device_rows`` without waiting; the steps then index ``device_rows``.
@@ -228,8 +239,9 @@ class _HostChunks:
         self.local_indices = torch.arange(self.capacity, device=device)
 
     def run(self, steps, batches, weights):
-        """:meth:`_EagerSteps.run` over ``batches`` (rows of indices into the host ``X``),
-        chunk by chunk; False if a checked loss was not finite."""
+        """:meth:`_EagerSteps.run` over ``batches`` (rows of indices into the host ``X``,
+        as :meth:`_EagerSteps.rows_trained_here` chose them), chunk by chunk; False if a
+        checked loss was not finite."""
         per_chunk = max(1, self.capacity // batches.shape[1])
         for index, start in enumerate(range(0, len(batches), per_chunk)):
             chunk = batches[start:start + per_chunk]
