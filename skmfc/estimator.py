@@ -110,9 +110,9 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         in its own subspace of a PCA projection; a partition whose silhouette in its
         subspace is at least 0.5, and whose adjusted mutual information with a clearer
         one is below 0.2, pulls one facet's clusters towards it (the highest facets,
-        clearest partition first, so unguided facets sit nearest the data) with a cross-entropy that fades to nothing by the
-        last epoch, and that facet gets as many clusters as the partition has
-        groups (see ``n_clusters_``). Facets without a clear partition, and models
+        clearest partition first, so unguided facets sit nearest the data) with a
+        cross-entropy that fades to nothing by the last epoch, and that facet gets as
+        many clusters as the partition has groups (see ``n_clusters_``). Facets without a clear partition, and models
         with one facet, train unguided. ``None`` trains every facet unguided with
         exactly ``n_clusters`` clusters. Costs seconds per fit, on the CPU whatever
         the device (40 Nr-Kmeans starts on at most 5000 rows: 9 s for 1797 rows of

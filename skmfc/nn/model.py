@@ -66,13 +66,13 @@ class MFCVAE(nn.Module):
             raise ValueError(f"unknown likelihood {likelihood!r}")
         if categorical_posterior not in ("closed_form", "one_sample"):
             raise ValueError(f"unknown categorical_posterior {categorical_posterior!r}")
-        std = self.config["likelihood_std"]
-        if not (math.isfinite(std) and std > 0):  # a model file may hold any value
+        self.likelihood_std = self.config["likelihood_std"]
+        if not (math.isfinite(self.likelihood_std) and self.likelihood_std > 0):
+            # A model file may hold any value.
             raise ValueError(f"likelihood_std must be a positive finite number, got "
                              f"{likelihood_std!r}")
         self.n_facets = len(latent_dims)
         self.likelihood = likelihood
-        self.likelihood_std = float(likelihood_std)
         self.categorical_posterior = categorical_posterior
         self.encoder, self.decoder = _build_ladder(
             architecture, tuple(input_shape), tuple(hidden_sizes), tuple(latent_dims))

@@ -162,9 +162,7 @@ def train(module, X, *, schedule, optimisation, seed, priors=PriorConfig(),
     -------
     TrainingHistory
     """
-    epochs_per_step = schedule.epochs_per_step
     batch_size, precision = optimisation.batch_size, engine.precision
-    initialise_priors = priors.initialise
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     n_samples = len(X)
@@ -183,8 +181,8 @@ def train(module, X, *, schedule, optimisation, seed, priors=PriorConfig(),
         # The steps index the guide labels of the rows they are given.
         guide = replace(guide, labels=guide.labels if chunks is None else chunks.device_labels,
                         strength=np.asarray(guide.strength, dtype=float))
-    schedule = Schedule(tuple(epochs_per_step), schedule.fade_in_fraction, module.n_facets,
-                        schedule.progressive, schedule.kl_warmup_fraction, guide)
+    plan = Schedule(tuple(schedule.epochs_per_step), schedule.fade_in_fraction,
+                    module.n_facets, schedule.progressive, schedule.kl_warmup_fraction, guide)
     history = TrainingHistory(learning_rate=float(optimisation.learning_rate),
                               batch_size=int(batch_size))
     retries = NonFiniteRetries(faults.max_nonfinite_retries)
@@ -195,17 +193,17 @@ def train(module, X, *, schedule, optimisation, seed, priors=PriorConfig(),
     steps = None
     saved_tensor_float32 = set_tensor_float32(tensor_float32, tensor_float32)
     try:
-        for step, n_epochs in enumerate(epochs_per_step):
+        for step, n_epochs in enumerate(plan.epochs_per_step):
             if n_epochs == 0:
                 continue
-            facets_switched_on = schedule.facets_switched_on(step)
-            if initialise_priors:
+            facets_switched_on = plan.facets_switched_on(step)
+            if priors.initialise:
                 for facet in facets_switched_on:
                     parallel.once(lambda: initialise_prior(
                         module, facet, X, random_state=seed + facet,
                         initial_variance=priors.initial_variance), module.priors[facet])
             refit_epoch = (int(round(priors.refit_fraction * n_epochs))
-                           if initialise_priors and priors.refit_fraction else -1)
+                           if priors.initialise and priors.refit_fraction else -1)
             module.train()
             good = _snapshot(module, optimizer)
             epoch_in_step = 0
@@ -225,7 +223,7 @@ def train(module, X, *, schedule, optimisation, seed, priors=PriorConfig(),
                         None if guide is None else guide.labels, engine.compile_loss)
                     mean_elbo, cluster_shares = parallel.train_epoch(
                         steps, chunks, orders, n_batches,
-                        lambda batch: schedule.batch_weights(step, epoch_in_step, epoch,
+                        lambda batch: plan.batch_weights(step, epoch_in_step, epoch,
                                                              n_batches, batch))
                 except torch.cuda.OutOfMemoryError as error:
                     if data_parallel is not None:
@@ -242,7 +240,7 @@ def train(module, X, *, schedule, optimisation, seed, priors=PriorConfig(),
                         history.batch_size, faults.min_batch_size, epoch, out_of_memory)
                     warnings.warn(message, RuntimeWarning, stacklevel=2)
                     continue
-                end_weights = schedule.facet_weights_after(step, epoch_in_step, n_batches)
+                end_weights = plan.facet_weights_after(step, epoch_in_step, n_batches)
                 if math.isfinite(mean_elbo):
                     if priors.min_cluster_share > 0:
                         n_reseeded = parallel.once(lambda: reseed_dead_clusters(
@@ -268,8 +266,8 @@ def train(module, X, *, schedule, optimisation, seed, priors=PriorConfig(),
                     history.validation.append(score)
                 # Only epochs with every facet on, the KL warmed up and the priors refitted
                 # count for convergence and early stopping.
-                if (step == schedule.last_step and np.all(end_weights == 1.0)
-                        and schedule.warmed_up_after(epoch, n_batches)
+                if (step == plan.last_step and np.all(end_weights == 1.0)
+                        and plan.warmed_up_after(epoch, n_batches)
                         and epoch_in_step >= refit_epoch):
                     watched = mean_elbo if X_validation is None else score
                     if stopping.update(watched) and X_validation is not None:
