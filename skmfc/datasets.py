@@ -546,6 +546,10 @@ def _shifted_crops(canvases, which, shift_y, shift_x, pad):
 # Stick figures
 # --------------------------------------------------------------------------
 
+#: Corners of an image, in the code order of the factors that name one (the glyphs'
+#: marked corner, the stick figures' position).
+_CORNER_NAMES = ("top-left", "top-right", "bottom-left", "bottom-right")
+
 # Figure layout in image-size units, (y, x) with y pointing down.
 _STICK_HEAD = (0.19, 0.5)
 _STICK_HEAD_RADIUS = 0.085
@@ -626,6 +630,8 @@ def make_stick_figures(
     n_upper_poses=3,
     n_lower_poses=3,
     jitter=0,
+    n_positions=1,
+    position_shift=None,
     noise=0.05,
     random_state=None,
 ):
@@ -645,6 +651,14 @@ def make_stick_figures(
         (the leg on the image's left down, the other kicked out sideways) and
         ``"squatting"`` (knees bent outwards); the first ``n_lower_poses`` are
         used.
+    ``"position"`` (only with ``n_positions > 1``)
+        Where the figure stands on a larger canvas: ``"top-left"``,
+        ``"top-right"``, ``"bottom-left"`` and ``"bottom-right"``; the first
+        ``n_positions`` are used. The canvas is ``image_size + position_shift``
+        pixels square and the figure's ``image_size`` square sits in one of its
+        corners, so the same pose at two positions shares few lit pixels: the
+        position is the strongest pixel factor, and the poses can be told apart
+        only relative to it.
 
     Nuisance variation: the whole figure is shifted by a random integer
     number of pixels in ``[-jitter, jitter]`` along each axis, the stroke
@@ -670,18 +684,29 @@ def make_stick_figures(
         pixels than a change of pose, so with jitter the position becomes the
         dominant (unlabelled) factor and k-means on the pixels finds neither
         pose.
+    n_positions : int, default=1
+        Number of positions of the figure on the canvas, from 1 to 4; with 1
+        there is no position factor and the images are ``image_size`` square.
+    position_shift : int, optional
+        How far apart the positions are, in pixels along each axis, from 1 to
+        ``image_size``; ``2 * image_size // 5`` (8 at the default size) when
+        None. Ignored with one position.
     noise : float, default=0.05
         Standard deviation of the additive Gaussian pixel noise, from 0 to 1.
     random_state : int, RandomState instance or None, default=None
         Seed of the factor and nuisance draws; pass an int for reproducible
-        output.
+        output. With one position, the output does not depend on
+        ``position_shift`` and is the same as before the position factor
+        existed.
 
     Returns
     -------
     :class:`~sklearn.utils.Bunch`
         The common fields described in :mod:`skmfc.datasets`, with
-        ``image_size x image_size x 1`` images and the facets ``("upper",
-        "lower")``, whose categories are the pose names above.
+        ``image_size x image_size x 1`` images (``image_size +
+        position_shift`` square with several positions) and the facets
+        ``("upper", "lower")``, or ``("upper", "lower", "position")`` with
+        several positions, whose categories are the names above.
 
     Examples
     --------
@@ -695,12 +720,19 @@ def make_stick_figures(
     ('down', 'horizontal', 'up')
     >>> bunch.target_categories["lower"]
     ('together', 'apart', 'kicking')
+    >>> placed = make_stick_figures(200, n_positions=4, random_state=0)
+    >>> placed.images.shape, placed.target_names
+    ((200, 28, 28, 1), ('upper', 'lower', 'position'))
     """
     n_samples = _check_int(n_samples, "n_samples", 1)
     image_size = _check_int(image_size, "image_size", 12, 128)
     n_upper_poses = _check_int(n_upper_poses, "n_upper_poses", 1, len(_UPPER_POSES))
     n_lower_poses = _check_int(n_lower_poses, "n_lower_poses", 1, len(_LOWER_POSES))
     jitter = _check_int(jitter, "jitter", 0, image_size // 5)
+    n_positions = _check_int(n_positions, "n_positions", 1, len(_CORNER_NAMES))
+    if position_shift is None:
+        position_shift = 2 * image_size // 5
+    position_shift = _check_int(position_shift, "position_shift", 1, image_size)
     noise = _check_float(noise, "noise", 0.0, 1.0)
 
     rng = check_random_state(random_state)
@@ -718,6 +750,11 @@ def make_stick_figures(
         canvases, upper_codes * n_lower_poses + lower_codes, shift_y, shift_x, jitter
     )
     images *= brightness.astype(np.float32)[:, None, None]
+    position_names = _CORNER_NAMES[:n_positions]
+    if n_positions > 1:
+        # Drawn after every other factor, so one position leaves the output unchanged.
+        position_codes = rng.randint(n_positions, size=n_samples)
+        images = _place_on_canvas(images, position_codes, position_shift)
     if noise > 0.0:
         images += rng.normal(0.0, noise, size=images.shape).astype(np.float32)
     np.clip(images, 0.0, 1.0, out=images)
@@ -725,20 +762,40 @@ def make_stick_figures(
     descr = (
         "Stick figures\n"
         "-------------\n"
-        f"{n_samples} grey-scale images of {image_size}x{image_size} pixels, each a "
+        f"{n_samples} grey-scale images of {images.shape[1]}x{images.shape[2]} pixels, each a "
         "stick figure (head, torso, two arms, two legs) on black.\n"
         f"Factors (independent, uniform): upper = arm pose {list(upper_names)}; "
         f"lower = leg pose {list(lower_names)}.\n"
         f"Nuisance: shift of up to {jitter} pixel(s) along each axis, stroke "
         f"brightness uniform in [0.7, 1.0], Gaussian pixel noise of std {noise:g}.\n"
     )
+    codes, names = [upper_codes, lower_codes], {"upper": upper_names, "lower": lower_names}
+    if n_positions > 1:
+        descr += (f"Position: the figure stands in one corner {list(position_names)} of a "
+                  f"{images.shape[1]}x{images.shape[2]} canvas, the corners "
+                  f"{position_shift} pixels apart.\n")
+        codes.append(position_codes)
+        names["position"] = position_names
     return _make_bunch(
         images[..., np.newaxis],
-        np.column_stack([upper_codes, lower_codes]),
-        ("upper", "lower"),
-        {"upper": upper_names, "lower": lower_names},
+        np.column_stack(codes),
+        tuple(names),
+        names,
         descr,
     )
+
+
+def _place_on_canvas(images, corner_codes, shift):
+    """Put every image into a black canvas ``shift`` pixels larger along each axis, in
+    the corner ``corner_codes`` names (an index into ``_CORNER_NAMES``)."""
+    n_images, height, width = images.shape
+    canvases = np.zeros((n_images, height + shift, width + shift), dtype=images.dtype)
+    for code, corner in enumerate(_CORNER_NAMES):
+        rows = corner_codes == code
+        top = shift if corner.startswith("bottom") else 0
+        left = shift if corner.endswith("right") else 0
+        canvases[rows, top:top + height, left:left + width] = images[rows]
+    return canvases
 
 
 # --------------------------------------------------------------------------
@@ -761,7 +818,6 @@ _GLYPH_BITMAPS = {
 #: Letters drawn by :func:`make_glyphs`, in code order (5x7 bitmaps).
 GLYPH_LETTERS = tuple(_GLYPH_BITMAPS)
 
-_CORNER_NAMES = ("top-left", "top-right", "bottom-left", "bottom-right")
 
 
 def _glyph_bitmap(letter):

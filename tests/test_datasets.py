@@ -9,7 +9,9 @@ import sys
 
 import numpy as np
 import pytest
+from sklearn.cluster import KMeans
 from sklearn.datasets import load_digits
+from sklearn.metrics import adjusted_rand_score
 
 from skmfc.datasets import (
     BACKGROUND_PALETTE,
@@ -704,6 +706,44 @@ def test_stick_figures_every_factor_is_visible_in_pixels():
         assert accuracy > 0.9, (name, accuracy)  # chance is 0.25
 
 
+def test_stick_figures_with_one_position_are_unchanged_by_the_position_options():
+    plain = make_stick_figures(200, random_state=5)
+    one = make_stick_figures(200, n_positions=1, position_shift=3, random_state=5)
+    np.testing.assert_array_equal(plain.data, one.data)
+    np.testing.assert_array_equal(plain.target, one.target)
+    assert plain.target_names == ("upper", "lower")
+
+
+def test_stick_figures_stand_in_the_corner_their_position_names():
+    kwargs = {"n_upper_poses": 2, "n_lower_poses": 2, "noise": 0.0, "random_state": 0}
+    placed = make_stick_figures(400, n_positions=4, position_shift=6, **kwargs)
+    plain = make_stick_figures(400, **kwargs)
+    assert_common_bunch(placed, (26, 26, 1), ("upper", "lower", "position"))
+    assert placed.target_categories["position"] == (
+        "top-left", "top-right", "bottom-left", "bottom-right")
+    assert_independent_and_uniform(placed.target, (2, 2, 4))
+    # The same figures as without positions, each cut out of its corner of the canvas,
+    # and nothing lit outside it.
+    np.testing.assert_array_equal(placed.target[:, :2], plain.target)
+    for image, figure, corner in zip(placed.images, plain.images, placed.target[:, 2]):
+        top, left = 6 * (corner // 2), 6 * (corner % 2)
+        np.testing.assert_allclose(image[top:top + 20, left:left + 20], figure, atol=1e-6)
+        outside = image.copy()
+        outside[top:top + 20, left:left + 20] = 0.0
+        assert not outside.any()
+
+
+def test_stick_figures_position_hides_the_poses_from_kmeans():
+    # What the position factor is for: k-means on the pixels finds the corner and not
+    # the poses, which a model must read relative to the position.
+    bunch = make_stick_figures(600, n_positions=4, random_state=0)
+    for column, expected_high in ((2, True), (0, False), (1, False)):
+        k = len(np.unique(bunch.target[:, column]))
+        labels = KMeans(k, n_init=4, random_state=0).fit_predict(bunch.data)
+        ari = adjusted_rand_score(bunch.target[:, column], labels)
+        assert (ari > 0.9) if expected_high else (ari < 0.2), (column, ari)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -720,6 +760,10 @@ def test_stick_figures_every_factor_is_visible_in_pixels():
         ({"noise": -0.1}, "noise"),
         ({"noise": float("nan")}, "noise"),
         ({"noise": "low"}, "noise"),
+        ({"n_positions": 0}, "n_positions"),
+        ({"n_positions": 5}, "n_positions"),
+        ({"n_positions": 2, "position_shift": 0}, "position_shift"),
+        ({"n_positions": 2, "position_shift": 21}, "position_shift"),
     ],
 )
 def test_stick_figures_rejects_bad_arguments(kwargs, message):
