@@ -133,6 +133,10 @@ def _load_stick():
     return _generator("make_stick_figures")(random_state=DATA_SEED)
 
 
+def _load_stickpos():
+    return _generator("make_stick_figures")(1200, n_positions=4, random_state=DATA_SEED)
+
+
 def _load_glyphs():
     return _generator("make_glyphs")(random_state=DATA_SEED)
 
@@ -199,6 +203,7 @@ SUITE = {entry.name: entry for entry in (
                  columns=(0, 1)),
     SuiteDataSet("digits3", "Coloured digits, three backgrounds", _load_digits3),
     SuiteDataSet("stick", "Stick figures", _load_stick, fast=True),
+    SuiteDataSet("stickpos", "Stick figures in four corners", _load_stickpos),
     SuiteDataSet("glyphs", "Glyphs", _load_glyphs),
     SuiteDataSet("sprites", "Sprites", _load_sprites),
     SuiteDataSet("shapes", "Procedural shapes", _load_shapes),
@@ -1035,6 +1040,22 @@ def write_json(results, path, start=None):
     os.replace(partial, path)
 
 
+def labels_path_for(json_path):
+    """Where the labels of every fit go: beside the JSON, ``<name>.labels.npz``."""
+    return json_path.with_name(json_path.stem + ".labels.npz")
+
+
+def write_labels(labels_by_key, path):
+    """Write every fit's labels so far (keys ``<data set>/<arm>/seed<k>``, and
+    ``<data set>/targets``), compressed and atomically: label-free restart criteria can
+    then be studied offline, without fitting again."""
+    if path is None:
+        return
+    partial = path.with_name(path.name + ".part.npz")
+    np.savez_compressed(partial, **labels_by_key)
+    os.replace(partial, path)
+
+
 def dataset_result(dataset, fit_params_by_arm, defaults):
     """A data set's entry of the results, its fits still to come.
 
@@ -1070,8 +1091,12 @@ def _progress(name, record, factors):
 
 def run(args, results, datasets, json_path, start):
     """Every fit of every data set, seed by seed (baselines, then the arms in turn, so
-    a cut-off run has the same seeds for every arm); the JSON is rewritten after each."""
+    a cut-off run has the same seeds for every arm); the JSON and the labels file are
+    rewritten after each."""
+    labels_path = None if json_path is None else labels_path_for(json_path)
+    all_labels = {}
     for dataset in datasets:
+        all_labels[f"{dataset.entry.name}/targets"] = dataset.targets
         params = {arm: {seed: fit_params(arm, args.arm_bases[arm], dataset, seed, args)
                         for seed in range(args.seeds)} for arm in args.arms}
         result = dataset_result(dataset, {arm: p[0] for arm, p in params.items()},
@@ -1094,7 +1119,10 @@ def run(args, results, datasets, json_path, start):
                 _progress(dataset.entry.name, record, dataset.factor_names)
                 if seed > 0:
                     add_agreement(result["fits"], arm, labels[arm])
+                if seed in labels[arm]:
+                    all_labels[f"{dataset.entry.name}/{arm}/seed{seed}"] = labels[arm][seed]
                 write_json(results, json_path, start)
+                write_labels(all_labels, labels_path)
 
 
 def load_suite(names, max_samples, images=False):
@@ -1184,6 +1212,7 @@ def main(argv=None):
                      baseline_margin=BASELINE_MARGIN, max_std=MAX_SEED_STD,
                      product_min_ari=PRODUCT_MIN_ARI),
         json=None if json_path is None else json_path.name,
+        labels=None if json_path is None else labels_path_for(json_path).name,
         skipped={}, interrupted=False, complete=False, wall_seconds=0.0, datasets=[])
     if json_path is not None:
         log(f"per-seed numbers: {json_path}")

@@ -196,6 +196,13 @@ def test_facets_benchmark_quick(facets, one_thread, tmp_path, capsys):
         assert [len(row) for row in fit["ari"]] == [2, 2] and len(fit["best_ari"]) == 2
         for key in ("clusters_used", "mean_confidence", "final_elbo", "score", "products"):
             assert key in fit
+    # Every fit's labels beside the JSON, for studying restart criteria offline.
+    assert saved["labels"] == json_file.name.replace(".json", ".labels.npz")
+    with np.load(tmp_path / saved["labels"]) as labels:
+        assert sorted(labels.files) == ["digits2/new/seed0", "digits2/old/seed0",
+                                        "digits2/targets"]
+        assert labels["digits2/new/seed0"].shape == (200, 2)
+        assert labels["digits2/targets"].shape == (200, 2)
     # KMeans and the GMM at K=3 and K=10, each on the raw data and on a PCA projection.
     assert len(digits["baselines"]) == 8
     factors = digits["summary"]["factors"]
