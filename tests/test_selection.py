@@ -10,6 +10,7 @@ from skmfc.selection import (
     NFacetsComparison,
     compare_n_facets,
     facet_diagnostics,
+    facet_reproducibility,
     label_diagnostics,
     partition_agreement,
     restart_agreement,
@@ -175,11 +176,46 @@ def test_label_diagnostics_checks_its_arguments():
 
 
 # ---------------------------------------------------------------------- n_facets
+def test_a_facet_found_again_by_every_restart_is_reproducible():
+    labels = two_factors(n=2000)
+    rng = np.random.RandomState(0)
+    # Restarts that find both groupings (renamed, facets swapped) ...
+    both = [labels, renamed(labels, 1)[:, ::-1], renamed(labels, 2)]
+    np.testing.assert_allclose(facet_reproducibility(both), 1.0)
+    # ... and restarts whose second facet clusters something different each time.
+    nuisance = [np.column_stack([labels[:, 0], rng.randint(3, size=2000)])
+                for _ in range(3)]
+    scores = facet_reproducibility(nuisance)
+    assert scores.shape == (3, 2)
+    np.testing.assert_allclose(scores[:, 0], 1.0)
+    assert np.abs(scores[:, 1]).max() < 0.01
+    # A facet that repeats another's grouping half-matches a restart that found both.
+    assert facet_reproducibility([labels, noisy(labels, 0.5, 3)]).max() < 0.5
+
+
+def test_a_collapsed_facet_is_not_reproducible():
+    labels = np.column_stack([two_factors()[:, 0], np.zeros(600, dtype=int)])
+    # Two constant labellings agree perfectly, which says nothing.
+    assert facet_reproducibility([labels, labels]).tolist() == [[1.0, 1.0]] * 2
+    scores = facet_reproducibility([labels, labels], collapsed=[[False, True]] * 2)
+    assert scores.tolist() == [[1.0, 0.0]] * 2
+
+
+def test_facet_reproducibility_checks_its_arguments():
+    labels = two_factors()
+    with pytest.raises(ValueError, match="at least two restarts"):
+        facet_reproducibility([labels])
+    with pytest.raises(ValueError, match="same number of facets"):
+        facet_reproducibility([labels, labels[:, :1]])
+    with pytest.raises(ValueError, match="same samples"):
+        facet_reproducibility([labels, labels[:100]])
+
+
 def test_compare_n_facets_end_to_end(blobs):
     X, _ = blobs
     X = X[:120]
     template = tiny_estimator(max_iter=2)
-    comparison = compare_n_facets(template, X, max_facets=2)
+    comparison = compare_n_facets(template, X, max_facets=2, n_restarts=3)
     assert isinstance(comparison, NFacetsComparison)
     assert not hasattr(template, "labels_")  # the template is cloned, not fitted
     assert [row.n_facets for row in comparison.rows] == [1, 2]
@@ -188,16 +224,26 @@ def test_compare_n_facets_end_to_end(blobs):
         model = comparison.estimators[row.n_facets]
         # One facet: 1-D labels, as every scikit-learn clusterer's.
         assert model.labels_.shape == ((len(X),) if row.n_facets == 1 else (len(X), 2))
+        assert row.facet_reproducibility.shape == (3, row.n_facets)
+        assert row.reproducibility == pytest.approx(
+            row.facet_reproducibility.min(axis=1).mean())
         assert row.elbo == model.score(X)
         assert row.diagnostics.n_facets == row.n_facets
         assert row.n_collapsed == row.diagnostics.n_collapsed
         assert row.n_duplicate_pairs == len(row.diagnostics.duplicate_pairs)
         assert row.ok == (row.n_collapsed == 0 and row.n_duplicate_pairs == 0)
-    passing = [row.n_facets for row in comparison.rows if row.ok]
-    assert comparison.recommended_n_facets == (max(passing) if passing else None)
+    # The most reproducible number, the fewest facets on a tie.
+    scores = {row.n_facets: row.reproducibility for row in comparison.rows}
+    best = max(scores.values())
+    assert comparison.recommended_n_facets == min(
+        n for n, score in scores.items() if score >= best - 0.02)
     text = str(comparison)
-    assert "n_facets" in text and "recommended n_facets:" in text
+    assert "reproducibility" in text and "recommended n_facets:" in text
     assert len(text.splitlines()) == 2 + 2 + 1
+    # The restarts' seeds come from the template's random_state.
+    again = compare_n_facets(template, X, max_facets=2, n_restarts=3)
+    for first, second in zip(comparison.rows, again.rows):
+        np.testing.assert_array_equal(first.facet_reproducibility, second.facet_reproducibility)
 
     # facet_diagnostics on the training data, given as X, agrees with the fitted labels.
     model = comparison.estimators[2]
@@ -213,7 +259,9 @@ def test_compare_n_facets_end_to_end(blobs):
 
 def test_compare_n_facets_checks_its_arguments(blobs):
     X, _ = blobs
-    with pytest.raises(ValueError, match="max_facets must be a positive int"):
+    with pytest.raises(ValueError, match="max_facets must be an int >= 1"):
         compare_n_facets(tiny_estimator(), X, max_facets=0)
+    with pytest.raises(ValueError, match="n_restarts must be an int >= 2"):
+        compare_n_facets(tiny_estimator(), X, max_facets=2, n_restarts=1)
     with pytest.raises(ValueError, match="n_clusters must be one value for every facet"):
         compare_n_facets(MFCVAEClustering(n_clusters=(3, 4)), X, max_facets=2)
