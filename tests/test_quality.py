@@ -169,9 +169,10 @@ def test_default_fit_finds_the_digit_beside_its_colour():
 def test_compare_n_facets_recommends_the_number_of_poses():
     # Two independent poses: one facet takes unions of pose pairs, which other seeds
     # draw differently, and a third facet clusters nuisance that other seeds do not
-    # repeat, so only J = 2 is reproducible (0.96-1.00 against 0.14-0.37 over seeds 0-2
-    # at this size; FACETS_LOG.md, session 6). The old rule, the largest J whose facets
-    # are used and distinct, recommended 3 and 4 on the full data set (seeds 0 and 1).
+    # repeat, so only J = 2 is reproducible (at this size, template seeds 0-3: 0.82-1.00
+    # against at most 0.40 with 2 threads, 0.96-1.00 against at most 0.37 with one;
+    # FACETS_LOG.md, session 6). The old rule, the largest J whose facets are used and
+    # distinct, recommended 3 and 4 on the full data set (seeds 0 and 1).
     from skmfc.datasets import make_stick_figures
     from skmfc.selection import compare_n_facets
     figures = make_stick_figures(600, random_state=0)
@@ -179,8 +180,9 @@ def test_compare_n_facets_recommends_the_number_of_poses():
     comparison = compare_n_facets(template, figures.data, max_facets=3)
     reproducibility = [row.reproducibility for row in comparison.rows]
     assert comparison.recommended_n_facets == 2
-    assert reproducibility[1] >= 0.9
-    assert max(reproducibility[0], reproducibility[2]) <= 0.6
-    # The model kept for J = 2 has found both poses.
+    assert reproducibility[1] >= 0.75
+    assert max(reproducibility[0], reproducibility[2]) <= 0.5
+    # The model kept for J = 2 has found both poses (0.82 and 1.00 for seed 0, 2 threads).
     scores = facet_scores(comparison.estimators[2].labels_, figures.target, metric="ari")
-    assert scores.best_score.min() >= 0.9
+    assert scores.best_score.min() >= 0.75
+    assert len(set(scores.best_facet.tolist())) == 2
