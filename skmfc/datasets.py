@@ -550,6 +550,13 @@ def _shifted_crops(canvases, which, shift_y, shift_x, pad):
 #: marked corner, the stick figures' position).
 _CORNER_NAMES = ("top-left", "top-right", "bottom-left", "bottom-right")
 
+
+def _corner_origin(corner, far):
+    """(row, column) of the top-left pixel of a patch in ``corner`` of an image, the
+    patch being ``far`` pixels smaller than the image along each axis."""
+    return (far if corner.startswith("bottom") else 0,
+            far if corner.endswith("right") else 0)
+
 # Figure layout in image-size units, (y, x) with y pointing down.
 _STICK_HEAD = (0.19, 0.5)
 _STICK_HEAD_RADIUS = 0.085
@@ -792,8 +799,7 @@ def _place_on_canvas(images, corner_codes, shift):
     canvases = np.zeros((n_images, height + shift, width + shift), dtype=images.dtype)
     for code, corner in enumerate(_CORNER_NAMES):
         rows = corner_codes == code
-        top = shift if corner.startswith("bottom") else 0
-        left = shift if corner.endswith("right") else 0
+        top, left = _corner_origin(corner, shift)
         canvases[rows, top:top + height, left:left + width] = images[rows]
     return canvases
 
@@ -921,15 +927,8 @@ def make_glyphs(
     colours = np.array([FOREGROUND_PALETTE[name] for name in colour_names], np.float32)
     images = masks[..., np.newaxis] * colours[colour_codes][:, None, None, :]
     marker = 2 * scale
-    far = image_size - marker
-    corner_origins = {
-        "top-left": (0, 0),
-        "top-right": (0, far),
-        "bottom-left": (far, 0),
-        "bottom-right": (far, far),
-    }
     for code, name in enumerate(corner_names):
-        row, col = corner_origins[name]
+        row, col = _corner_origin(name, image_size - marker)
         images[corner_codes == code, row : row + marker, col : col + marker, :] = 1.0
 
     descr = (

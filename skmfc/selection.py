@@ -26,6 +26,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score
+from sklearn.utils import check_random_state
 
 __all__ = [
     "partition_agreement",
@@ -66,6 +67,14 @@ def _as_label_matrix(labels, name):
 def _ari_matrix(labels_a, labels_b):
     """Adjusted Rand index of every facet of ``labels_a`` with every facet of ``labels_b``."""
     return np.array([[adjusted_rand_score(a, b) for b in labels_b.T] for a in labels_a.T])
+
+
+def _restart_pairs(matrices, indices):
+    """Every unordered pair ``r, s`` of ``indices`` (``r`` first), with the adjusted Rand
+    index of each facet of ``r`` with each facet of ``s``: each pair computed once."""
+    for position, r in enumerate(indices):
+        for s in indices[position + 1:]:
+            yield r, s, _ari_matrix(matrices[r], matrices[s])
 
 
 def _symmetric_agreement(ari):
@@ -165,10 +174,8 @@ def restart_agreement(labels_per_restart):
     # partition_agreement is symmetric: compute each pair once, so that the two
     # restarts of a pair get exactly the same value.
     pairs = {}
-    for position, r in enumerate(valid):
-        for s in valid[position + 1:]:
-            pairs[r, s] = pairs[s, r] = _symmetric_agreement(
-                _ari_matrix(matrices[r], matrices[s]))
+    for r, s, ari in _restart_pairs(matrices, valid):
+        pairs[r, s] = pairs[s, r] = _symmetric_agreement(ari)
     for r in valid:
         scores[r] = float(np.mean([pairs[r, s] for s in valid if s != r]))
     return scores
@@ -221,10 +228,8 @@ def facet_reproducibility(labels_per_restart, collapsed=None):
                          f"facets, got shapes {[matrix.shape for matrix in matrices]}")
     n_restarts = len(matrices)
     best_matches = np.zeros((n_restarts, n_restarts, matrices[0].shape[1]))
-    for r in range(n_restarts):
-        for s in range(r + 1, n_restarts):
-            ari = _ari_matrix(matrices[r], matrices[s])
-            best_matches[r, s], best_matches[s, r] = ari.max(axis=1), ari.max(axis=0)
+    for r, s, ari in _restart_pairs(matrices, range(n_restarts)):
+        best_matches[r, s], best_matches[s, r] = ari.max(axis=1), ari.max(axis=0)
     scores = best_matches.sum(axis=1) / (n_restarts - 1)
     if collapsed is not None:
         scores[np.asarray(collapsed, dtype=bool)] = 0.0
@@ -639,8 +644,6 @@ def compare_n_facets(estimator, X, max_facets=4, n_restarts=2):
     >>> comparison.recommended_n_facets in (1, 2)
     True
     """
-    from sklearn.utils import check_random_state
-
     for name, value, low in (("max_facets", max_facets, 1), ("n_restarts", n_restarts, 2)):
         if not (isinstance(value, Integral) and not isinstance(value, bool) and value >= low):
             raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
