@@ -112,12 +112,12 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         one is below 0.2, pulls one facet's clusters towards it (the highest facets,
         clearest partition first, so unguided facets sit nearest the data) with a
         cross-entropy that fades to nothing by the last epoch, and that facet gets as
-        many clusters as the partition has groups (see ``n_clusters_``). Facets without a clear partition, and models
-        with one facet, train unguided. ``None`` trains every facet unguided with
-        exactly ``n_clusters`` clusters. Costs seconds per fit, on the CPU whatever
-        the device (40 Nr-Kmeans starts on at most 5000 rows: 9 s for 1797 rows of
-        192 features and 3 facets, 27 s for 60,000 rows of 784 and 25 clusters, on 2
-        vCPUs).
+        many clusters as the partition has groups (see ``n_clusters_``). Facets
+        without a clear partition, and models with one facet, train unguided. ``None``
+        trains every facet unguided with exactly ``n_clusters`` clusters. Costs seconds
+        per fit, on the CPU whatever the device (40 Nr-Kmeans starts on at most 5000
+        rows: 9 s for 1797 rows of 192 features and 3 facets, 27 s for 60,000 rows of
+        784 and 25 clusters, on 2 vCPUs).
     fade_in_fraction : float, default=0.5
         Fraction of a progressive step over which the new facet's decoder input and
         KL weight ramp from 0 to 1.
