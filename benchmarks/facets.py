@@ -455,6 +455,7 @@ def fit_model(dataset, arm, params, labels_by_seed=None):
         arm=arm, seed=params["random_state"], seconds=seconds,
         max_iter=estimator.max_iter, n_iter=int(estimator.n_iter_),
         converged=bool(estimator.converged_),
+        precision=getattr(estimator, "precision_", None),
         clusters_used=[int(k) for k in estimator.clusters_used_],
         mean_confidence=[float(c) for c in estimator.mean_confidence_],
         final_elbo=float(estimator.elbo_curve_[-1]), score=score,
@@ -946,6 +947,9 @@ def build_parser():
                              f"({','.join(FAST_SET)}); default: all but mnist")
     parser.add_argument("--seeds", type=_positive_int, default=None,
                         help="number of seeds, 0 to N-1 (5; --quick: 2)")
+    parser.add_argument("--first-seed", type=int, default=0, metavar="S",
+                        help="run seeds S to S+N-1 instead, e.g. to add seeds to an earlier "
+                             "run (0)")
     parser.add_argument("--arms", type=_arm_names, default=None,
                         help="comma-separated arms: old, new and those of --arm-params "
                              "(default: old,new and every --arm-params arm)")
@@ -992,6 +996,9 @@ def parse_args(argv=None):
         if getattr(args, key) is None and args.quick:
             setattr(args, key, quick_value)
     args.seeds = args.seeds or 5
+    if args.first_seed < 0:
+        parser.error(f"--first-seed must be at least 0, got {args.first_seed}")
+    args.seed_list = list(range(args.first_seed, args.first_seed + args.seeds))
     if args.epochs_mnist is None:
         args.epochs_mnist = QUICK["epochs"] if args.quick else DEFAULT_EPOCHS_MNIST
     args.datasets = args.datasets or list(DEFAULT_SET)
@@ -1098,13 +1105,13 @@ def run(args, results, datasets, json_path, start):
     for dataset in datasets:
         all_labels[f"{dataset.entry.name}/targets"] = dataset.targets
         params = {arm: {seed: fit_params(arm, args.arm_bases[arm], dataset, seed, args)
-                        for seed in range(args.seeds)} for arm in args.arms}
-        result = dataset_result(dataset, {arm: p[0] for arm, p in params.items()},
+                        for seed in args.seed_list} for arm in args.arms}
+        result = dataset_result(dataset, {arm: p[args.seed_list[0]] for arm, p in params.items()},
                                 estimator_defaults())
         results["datasets"].append(result)
-        warm_up(dataset, params[args.arms[0]][0])
+        warm_up(dataset, params[args.arms[0]][args.seed_list[0]])
         labels = {arm: {} for arm in args.arms}
-        for seed in range(args.seeds):
+        for seed in args.seed_list:
             began = time.perf_counter()
             result["baselines"] += fit_baselines(dataset, seed)
             best = {name: baseline_by_seed(result, index).get(seed)
@@ -1117,7 +1124,7 @@ def run(args, results, datasets, json_path, start):
                 record = fit_model(dataset, arm, params[arm][seed], labels[arm])
                 result["fits"].append(record)
                 _progress(dataset.entry.name, record, dataset.factor_names)
-                if seed > 0:
+                if len(labels[arm]) > 1:
                     add_agreement(result["fits"], arm, labels[arm])
                 if seed in labels[arm]:
                     all_labels[f"{dataset.entry.name}/{arm}/seed{seed}"] = labels[arm][seed]
@@ -1199,7 +1206,7 @@ def main(argv=None):
                             *(sys.argv[1:] if argv is None else argv)]),
         date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         machine=machine_info(), versions=versions(),
-        settings=dict(datasets=args.datasets, seeds=list(range(args.seeds)),
+        settings=dict(datasets=args.datasets, seeds=args.seed_list,
                       epochs=args.epochs, epochs_mnist=args.epochs_mnist,
                       max_samples=args.max_samples, device=args.device,
                       images=args.images),

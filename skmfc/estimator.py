@@ -210,11 +210,12 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         the rest in float32): much faster on Ampere and later GPUs; on the CPU it is
         ``"float32"``. ``"bfloat16"`` runs the forward pass under bfloat16 autocast, on
         CUDA and on the CPU (matrix products in bfloat16; the weights and the optimizer
-        in float32): 1.96x float32's speed for the paper's MNIST network on an
-        AVX512-BF16 CPU, no faster for the default small ladder
-        (``benchmarks/RESULTS.md``; CPUs without bfloat16 units not measured).
-        ``"auto"`` is ``"float32"``, torch's own default. Prediction is always
-        in float32 or better.
+        in float32): 1.8-2.0x float32's speed for the paper's MNIST network on an
+        AVX512-BF16 CPU, with an ELBO 0.15 % lower on average over 4 seeds but a
+        digit facet 0.03 lower in majority accuracy, and slower than float32 for small
+        networks (``benchmarks/RESULTS.md``, "bfloat16 on the CPU, second look").
+        ``"auto"`` is ``"float32"``, torch's own default; ``precision_`` says which
+        arithmetic a fit used. Prediction is always in float32 or better.
     strategy : {"auto", "single", "ddp"}, default="auto"
         How ``fit`` trains when the script runs in several processes, e.g. launched
         by ``torchrun``. ``"ddp"`` trains one model data-parallel over the processes
@@ -304,6 +305,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         facet carries no cluster information (nan when ``labels_`` were not computed).
     device_ : torch.device
         Device the model lives on.
+    precision_ : {"float32", "tf32", "bfloat16"}
+        Arithmetic the model was trained in (``"float32"`` for ``precision="auto"``).
     module_ : skmfc.nn.MFCVAE
         The trained torch module.
     n_features_in_ : int
@@ -518,8 +521,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                 f"{device} ran out of memory while training on {len(X)} samples "
                 f"({str(error).splitlines()[0] if str(error) else 'out of memory'}): use a "
                 "smaller batch_size, smaller hidden_sizes, or device='cpu'") from error
-        self._record_training(X, warm, seed, module, device, layout, history, best_init,
-                              init_elbos, init_scores)
+        self._record_training(X, warm, seed, module, device, layout, options, history,
+                              best_init, init_elbos, init_scores)
         # A final pass in evaluation mode: fit_predict(X) == fit(X).predict(X).
         labels, log_proba = _unless_interrupted(
             history, "the final pass for labels_", lambda: self._assignments(X),
@@ -670,11 +673,12 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             engine=EngineConfig(precision=resolve_precision(self.precision),
                                 cuda_graphs=uses_cuda_graphs(device)))
 
-    def _record_training(self, X, warm, seed, module, device, layout, history, best_init,
-                         init_elbos, init_scores):
+    def _record_training(self, X, warm, seed, module, device, layout, options, history,
+                         best_init, init_elbos, init_scores):
         """Set the fitted attributes that training and the restarts decide."""
         self.module_ = module
         self.device_ = device
+        self.precision_ = options.engine.precision
         self.n_clusters_ = tuple(module.config["n_clusters"])
         self.latent_dims_ = layout.latent_dims
         self.init_elbos_ = init_elbos

@@ -196,6 +196,7 @@ def test_facets_benchmark_quick(facets, one_thread, tmp_path, capsys):
         assert [len(row) for row in fit["ari"]] == [2, 2] and len(fit["best_ari"]) == 2
         for key in ("clusters_used", "mean_confidence", "final_elbo", "score", "products"):
             assert key in fit
+        assert fit["precision"] == "float32"  # the default network is small
     # Every fit's labels beside the JSON, for studying restart criteria offline.
     assert saved["labels"] == json_file.name.replace(".json", ".labels.npz")
     with np.load(tmp_path / saved["labels"]) as labels:
@@ -209,6 +210,24 @@ def test_facets_benchmark_quick(facets, one_thread, tmp_path, capsys):
     assert [factor["target"] for factor in factors] == [0.6, 0.9]
     assert all(factor["baseline"] is not None and factor["arms"]["new"]["std"] is None
                for factor in factors)
+
+
+def test_precision_by_width_reports_both_arithmetics_and_the_step_flops(capsys):
+    module = load_benchmark("precision_by_width")
+    (row,) = module.main(["--features", "16", "--batches", "8", "--hidden", "8,4",
+                          "--steps", "2", "--rounds", "1"])
+    assert row["hidden_sizes"] == (8, 4) and row["float32"] > 0 and row["bfloat16"] > 0
+    per_example = module.MFCVAE((16,), (8, 4), (5, 5), (10, 10)).matmul_flops_per_example()
+    assert row["step_flops"] == 8 * per_example
+    header, rows = table_rows(capsys.readouterr().out, "input features")
+    assert rows[0][:3] == ["16", "8", "8, 4"]
+
+
+def test_facets_benchmark_can_add_seeds_to_an_earlier_run(facets):
+    assert facets.parse_args(["--seeds", "2", "--first-seed", "3"]).seed_list == [3, 4]
+    assert facets.parse_args([]).seed_list == [0, 1, 2, 3, 4]
+    with pytest.raises(SystemExit):
+        facets.parse_args(["--first-seed", "-1"])
 
 
 def test_facets_selection_study_ranks_restarts_by_each_criterion(facets):

@@ -133,6 +133,7 @@ def test_tf32_changes_nothing_on_the_cpu_and_bfloat16_trains_under_autocast(blob
     tf32 = tiny_estimator(random_state=3, precision="tf32").fit(X)
     np.testing.assert_array_equal(tf32.labels_, float32.labels_)
     np.testing.assert_array_equal(tf32.transform(X), float32.transform(X))
+    assert (float32.precision_, tf32.precision_) == ("float32", "tf32")
     # bfloat16: the training steps' matrix products run in bfloat16, inference does not.
     seen = []
     original = MFCVAE.loss
@@ -143,11 +144,11 @@ def test_tf32_changes_nothing_on_the_cpu_and_bfloat16_trains_under_autocast(blob
 
     monkeypatch.setattr(MFCVAE, "loss", recording_loss)
     bf16 = tiny_estimator(random_state=3, precision="bfloat16").fit(X)
-    assert seen and set(seen) == {torch.bfloat16}
+    assert seen and set(seen) == {torch.bfloat16} and bf16.precision_ == "bfloat16"
     assert bf16.transform(X).dtype == np.float64 and np.isfinite(bf16.transform(X)).all()
     assert np.isfinite(bf16.score(X))  # quality vs float32: benchmarks/RESULTS.md
     seen.clear()
-    tiny_estimator(random_state=3, precision="float32").fit(X)
+    assert tiny_estimator(random_state=3).fit(X).precision_ == "float32"  # "auto"
     assert set(seen) == {torch.float32}
     with pytest.raises(ValueError, match="precision must be one of"):
         skmfc.training.train(
@@ -156,6 +157,22 @@ def test_tf32_changes_nothing_on_the_cpu_and_bfloat16_trains_under_autocast(blob
             optimisation=skmfc.training.OptimisationConfig(
                 batch_size=2, learning_rate=1e-3, free_nats=[0.0, 0.0]),
             seed=0, engine=skmfc.training.EngineConfig(precision="half"))
+
+
+def test_matrix_product_flops_of_a_training_step_are_counted_per_layer():
+    # Forward 2, backward 4 FLOPs per weight; the layer fed by the data has no input
+    # gradient to compute.
+    mlp = MFCVAE((784,), (500, 2000), (5, 5), (25, 25))
+    weights = [784 * 500, 500 * 2000,  # encoder blocks
+               500 * 5, 500 * 5, 2000 * 5, 2000 * 5,  # mean and log-variance heads
+               5 * 500, 5 * 2000, 2000 * 500,  # decoder: latent rungs, the way down
+               500 * 500, 500 * 784]  # output block
+    linear = [m.in_features * m.out_features for m in mlp.modules()
+              if isinstance(m, torch.nn.Linear)]
+    assert sorted(linear) == sorted(weights)
+    assert mlp.matmul_flops_per_example() == 6 * sum(weights) - 2 * 784 * 500
+    assert MFCVAE((3, 20, 20), (8, 16), (2, 2), (3, 3),
+                  architecture="conv").matmul_flops_per_example() is None
 
 
 @pytest.mark.parametrize("dump, load", [
