@@ -223,6 +223,15 @@ def test_precision_by_width_reports_both_arithmetics_and_the_step_flops(capsys):
     assert rows[0][:3] == ["16", "8", "8, 4"]
 
 
+def test_guide_ceiling_runs_the_guide_a_fit_would_run(capsys):
+    module = load_benchmark("guide_ceiling")
+    results = module.main(["--datasets", "stick", "--seeds", "2", "--max-samples", "300"])
+    stick = results["stick"]
+    assert stick["factors"] == ("upper", "lower") and stick["anchored"] == [2, 2]
+    assert stick["ceiling"].min() >= 0.9  # both poses are linear: the guide finds them
+    assert "upper        (3 groups) mean" in capsys.readouterr().out
+
+
 def test_facets_benchmark_can_add_seeds_to_an_earlier_run(facets):
     assert facets.parse_args(["--seeds", "2", "--first-seed", "3"]).seed_list == [3, 4]
     assert facets.parse_args([]).seed_list == [0, 1, 2, 3, 4]
