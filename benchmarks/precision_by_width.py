@@ -17,9 +17,10 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
 
 from skmfc.nn import MFCVAE  # noqa: E402
+from speed import matmul_flops_per_sample  # noqa: E402
 from skmfc.training.state import _adam  # noqa: E402
 from skmfc.training.steps import _EagerSteps  # noqa: E402
 
@@ -46,7 +47,7 @@ def samples_per_second(n_features, batch_size, hidden_sizes, precision, n_steps,
     for batch in batches[5:]:
         steps.step(batch, weights)
     seconds = time.perf_counter() - start
-    return batch_size * n_steps / seconds, module.matmul_flops_per_example() * batch_size
+    return batch_size * n_steps / seconds, matmul_flops_per_sample(module) * batch_size
 
 
 def _ints(text):

@@ -80,17 +80,14 @@ def matmul_peak(device, dtype=torch.float32, sizes=None, repeats=5):
 
 
 def matmul_flops_per_sample(module):
-    """Matrix-product FLOPs of one training step per sample (see
-    :meth:`skmfc.nn.MFCVAE.matmul_flops_per_example`; the authors' model class has the
-    same linear layers, counted the same way)."""
-    from skmfc.nn import MFCVAE
-    if isinstance(module, MFCVAE):
-        return module.matmul_flops_per_example()
+    """Matrix-product FLOPs of one training step per sample: 2*in*out forward, 4*in*out
+    backward (input and weight gradients), 2*in*out for layers fed by the data."""
     total = 0
     for name, layer in module.named_modules():
         if isinstance(layer, torch.nn.Linear):
             products = layer.in_features * layer.out_features
-            total += (4 if name == "encoder.blocks.0.0" else 6) * products
+            fed_by_data = name == "encoder.blocks.0.0"
+            total += 2 * products + (2 if fed_by_data else 4) * products
     return total
 
 

@@ -212,12 +212,12 @@ def test_facets_benchmark_quick(facets, one_thread, tmp_path, capsys):
                for factor in factors)
 
 
-def test_precision_by_width_reports_both_arithmetics_and_the_step_flops(capsys):
+def test_precision_by_width_reports_both_arithmetics_and_the_step_flops(speed, capsys):
     module = load_benchmark("precision_by_width")
     (row,) = module.main(["--features", "16", "--batches", "8", "--hidden", "8,4",
                           "--steps", "2", "--rounds", "1"])
     assert row["hidden_sizes"] == (8, 4) and row["float32"] > 0 and row["bfloat16"] > 0
-    per_example = module.MFCVAE((16,), (8, 4), (5, 5), (10, 10)).matmul_flops_per_example()
+    per_example = speed.matmul_flops_per_sample(module.MFCVAE((16,), (8, 4), (5, 5), (10, 10)))
     assert row["step_flops"] == 8 * per_example
     header, rows = table_rows(capsys.readouterr().out, "input features")
     assert rows[0][:3] == ["16", "8", "8, 4"]

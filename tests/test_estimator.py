@@ -159,22 +159,6 @@ def test_tf32_changes_nothing_on_the_cpu_and_bfloat16_trains_under_autocast(blob
             seed=0, engine=skmfc.training.EngineConfig(precision="half"))
 
 
-def test_matrix_product_flops_of_a_training_step_are_counted_per_layer():
-    # Forward 2, backward 4 FLOPs per weight; the layer fed by the data has no input
-    # gradient to compute.
-    mlp = MFCVAE((784,), (500, 2000), (5, 5), (25, 25))
-    weights = [784 * 500, 500 * 2000,  # encoder blocks
-               500 * 5, 500 * 5, 2000 * 5, 2000 * 5,  # mean and log-variance heads
-               5 * 500, 5 * 2000, 2000 * 500,  # decoder: latent rungs, the way down
-               500 * 500, 500 * 784]  # output block
-    linear = [m.in_features * m.out_features for m in mlp.modules()
-              if isinstance(m, torch.nn.Linear)]
-    assert sorted(linear) == sorted(weights)
-    assert mlp.matmul_flops_per_example() == 6 * sum(weights) - 2 * 784 * 500
-    assert MFCVAE((3, 20, 20), (8, 16), (2, 2), (3, 3),
-                  architecture="conv").matmul_flops_per_example() is None
-
-
 @pytest.mark.parametrize("dump, load", [
     (pickle.dumps, pickle.loads),
     (lambda est: _joblib_bytes(est), lambda data: joblib.load(io.BytesIO(data))),

@@ -85,20 +85,6 @@ class MFCVAE(nn.Module):
         """Build a module from the dict stored in ``module.config``."""
         return cls(**config)
 
-    def matmul_flops_per_example(self):
-        """Matrix-product FLOPs of one training step per example, or None for the
-        convolutional ladder (not counted).
-
-        Every linear layer costs ``2 * in * out`` forward and ``4 * in * out`` backward
-        (input and weight gradients), except the one fed by the data, which needs no
-        input gradient.
-        """
-        if self.config["architecture"] != "mlp":
-            return None
-        fed_by_data = self.encoder.blocks[0][0]
-        return sum((4 if layer is fed_by_data else 6) * layer.in_features * layer.out_features
-                   for layer in self.modules() if isinstance(layer, nn.Linear))
-
     # ------------------------------------------------------------------ inference
     def encode(self, x):
         """Posterior ``q(z_j | x)`` of every facet.
