@@ -139,3 +139,66 @@ def test_a_partition_repeating_a_clearer_one_is_redundant_and_guides_nothing():
     guide = GuidePartitions(labels=labels, clarity=clarity,
                             redundant=_redundant(labels, clarity))
     assert guide.clear().tolist() == [True, False, True, False]
+
+
+def test_pairwise_adjusted_rand_is_scikit_learns_for_every_pair():
+    from skmfc.guide import _pairwise_adjusted_rand
+    rng = np.random.default_rng(0)
+    labels = np.c_[rng.integers(3, size=300), rng.integers(5, size=300),
+                   np.zeros(300, dtype=int), np.zeros(300, dtype=int)]
+    labels = np.c_[labels, 2 * labels[:, 0] + (labels[:, 1] > 2), labels[:, 1]]
+    expected = [[adjusted_rand_score(a, b) for b in labels.T] for a in labels.T]
+    np.testing.assert_allclose(_pairwise_adjusted_rand(labels), expected, atol=1e-12)
+
+
+class _FakeStart:
+    """What `_best_start` reads of one Nr-Kmeans start: its cost."""
+
+    def __init__(self, cost):
+        self.cost = cost
+
+
+def _choose_among(monkeypatch, starts):
+    """The start `_best_start` keeps among ``starts`` (cost, partition labels, clarity),
+    with Nr-Kmeans and the rating replaced by the given ones."""
+    import skmfc.guide
+    made = iter(starts)
+    rated = {}
+
+    def fake_nonredundant_kmeans(X, n_clusters, n_init, random_state):
+        cost, labels, clarity = next(made)
+        result = _FakeStart(cost)
+        rated[id(result)] = GuidePartitions(labels=labels, clarity=np.asarray(clarity),
+                                            redundant=np.zeros(len(clarity), dtype=bool))
+        return result
+
+    monkeypatch.setattr(skmfc.guide, "nonredundant_kmeans", fake_nonredundant_kmeans)
+    monkeypatch.setattr(skmfc.guide, "_rated_partitions",
+                        lambda result, rows, sample: (rated[id(result)], np.arange(2)))
+    _, _, kept = skmfc.guide._best_start(None, None, np.arange(400), [4, 4],
+                                          n_init=len(starts), seed=0)
+    return kept.cost
+
+
+def test_the_guide_keeps_the_cheap_start_whose_partitions_recur_in_the_others(monkeypatch):
+    rng = np.random.default_rng(0)
+    corner, pose = rng.integers(4, size=400), rng.integers(3, size=400)
+    mixed_corners = np.where(corner < 2, corner, corner + rng.integers(2, size=400)) % 4
+    true_start = np.c_[corner, pose]
+    mixed_start = np.c_[mixed_corners, pose]
+    # The cheapest start mixes two corners; four dearer ones find the corners. The
+    # cheaper half (three starts) competes, and its true start recurs most.
+    starts = [(10.0, mixed_start, [0.9, 0.6]), (10.1, true_start, [0.9, 0.6]),
+              (10.2, mixed_start, [0.9, 0.6])] + [(11.0 + k, true_start, [0.9, 0.6])
+                                                  for k in range(3)]
+    assert _choose_among(monkeypatch, starts) == 10.1
+    # A start with more clear partitions wins whatever the others agree on.
+    one_clear = [(cost, labels, [0.9, 0.1]) for cost, labels, _ in starts[1:]]
+    assert _choose_among(monkeypatch, [(12.5, mixed_start, [0.9, 0.6])] + one_clear) == 12.5
+    # Equal support: the cheapest start is kept.
+    assert _choose_among(monkeypatch, [(11.0, true_start, [0.9, 0.6]),
+                                       (10.0, true_start, [0.9, 0.6])]) == 10.0
+    # A start outside the cheaper half is never kept, however well supported.
+    assert _choose_among(monkeypatch, [(10.0, mixed_start, [0.9, 0.6]),
+                                       (11.0, true_start, [0.9, 0.6]),
+                                       (12.0, true_start, [0.9, 0.6])]) == 10.0
