@@ -20,8 +20,10 @@ Limits, measured: with upper bounds far above a factor's true number of groups (
 3 and 4), Nr-Kmeans spends the extra clusters on noise directions and can keep a product
 of two factors in one subspace, rated as clear as a true factor; on coloured digits
 (bound 10, colours of 3) the starts that split the colours apart are rare, and with 20
-starts in 2 of 6 seeds none did (with the default 40, every seed had one). The guide
-is a starting point, not a verdict: its pull fades to nothing by the end of training.
+starts in 2 of 6 seeds none did (with the default 40, every seed had one). Its pull
+fades to nothing by the end of training, and the network then mends rows a guide
+partition holds wrongly; but it keeps the partition's shape: two groups merged, or two
+factors folded into one partition, stay so (benchmarks/FACETS_LOG.md, session 8).
 """
 
 from dataclasses import dataclass
