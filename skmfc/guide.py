@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.cluster import kmeans_plusplus
 from sklearn.decomposition import PCA
-from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score, silhouette_score
+from sklearn.metrics import adjusted_mutual_info_score, silhouette_score
 
 from skmfc.merging import merge_groups
 
