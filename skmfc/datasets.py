@@ -28,7 +28,7 @@ standardised features (mean 0, variance 1 per column, not in [0, 1]),
 
 Generators (:func:`make_coloured_digits`, :func:`make_shapes`,
 :func:`make_stick_figures`, :func:`make_glyphs`, :func:`make_sprites`,
-:func:`make_tabular_facets`) need nothing but numpy and scikit-learn. Loaders
+:func:`make_faces`, :func:`make_tabular_facets`) need nothing but numpy and scikit-learn. Loaders
 (:func:`load_mnist`, :func:`load_svhn`, :func:`load_shapes3d`) read local
 files only and never download anything.
 """
@@ -50,11 +50,14 @@ __all__ = [
     "SHAPE_NAMES",
     "GLYPH_LETTERS",
     "SPRITE_SHAPES",
+    "FACE_EYES",
+    "FACE_MOUTHS",
     "make_coloured_digits",
     "make_shapes",
     "make_stick_figures",
     "make_glyphs",
     "make_sprites",
+    "make_faces",
     "make_tabular_facets",
     "load_mnist",
     "load_svhn",
@@ -1129,6 +1132,165 @@ def make_sprites(
         "Inspired by DeepMind's dSprites (Matthey et al., 2017).\n"
     )
     return _make_bunch(images, target, ("shape", "scale", "position", "colour"), categories, descr)
+
+
+# --------------------------------------------------------------------------
+# Cartoon faces
+# --------------------------------------------------------------------------
+
+#: Eyes drawn by :func:`make_faces`.
+FACE_EYES = ("dots", "lines", "rings")
+#: Mouths drawn by :func:`make_faces`.
+FACE_MOUTHS = ("smile", "frown", "open")
+
+# Layout in image-size units, (y, x) with y pointing down.
+_FACE_RADIUS = 0.40
+_FACE_EYE_CENTRES = ((0.40, 0.34), (0.40, 0.66))
+_FACE_MOUTH_HALF_WIDTH = 0.16
+_FACE_STROKE = 0.035
+_FACE_BACKGROUND = 0.25
+
+
+def _face_eye_distance(eyes, y, x):
+    """How far each point lies inside the eyes' strokes (> 0 inside), in image units."""
+    inside = []
+    for centre_y, centre_x in _FACE_EYE_CENTRES:
+        if eyes == "dots":
+            inside.append(0.06 - np.hypot(y - centre_y, x - centre_x))
+        elif eyes == "lines":
+            inside.append(_FACE_STROKE - _segment_distance(
+                y, x, (centre_y, centre_x - 0.08), (centre_y, centre_x + 0.08)))
+        else:  # rings
+            inside.append(0.025 - np.abs(np.hypot(y - centre_y, x - centre_x) - 0.075))
+    return np.maximum(*inside)
+
+
+def _face_mouth_distance(mouth, y, x):
+    """How far each point lies inside the mouth (> 0 inside), in image units."""
+    if mouth == "open":
+        return 1.0 - np.hypot((y - 0.69) / 0.06, (x - 0.5) / 0.09)
+    # A parabola through 9 points: the corners up (smile) or down (frown).
+    u = np.linspace(-1.0, 1.0, 9)
+    bend = 0.06 * (1.0 - u**2)
+    heights = 0.66 + bend if mouth == "smile" else 0.72 - bend
+    points = list(zip(heights, 0.5 + _FACE_MOUTH_HALF_WIDTH * u))
+    distance = np.min([_segment_distance(y, x, start, end)
+                       for start, end in zip(points[:-1], points[1:])], axis=0)
+    return _FACE_STROKE - distance
+
+
+def make_faces(
+    n_samples=2000,
+    *,
+    image_size=20,
+    n_colours=3,
+    n_eyes=3,
+    n_mouths=3,
+    random_state=None,
+):
+    """Draw one cartoon face on grey: a coloured disc with black eyes and mouth.
+
+    Three factors are drawn independently and uniformly for every image:
+
+    ``"colour"``
+        The face's colour, the first ``n_colours`` of :data:`FOREGROUND_PALETTE`.
+    ``"eyes"``
+        The first ``n_eyes`` of :data:`FACE_EYES`: two dots, two short
+        horizontal lines (closed eyes) or two rings.
+    ``"mouth"``
+        The first ``n_mouths`` of :data:`FACE_MOUTHS`: a smile, a frown or an
+        open, oval mouth.
+
+    The colour fills most of the image and the eyes and mouth are a few
+    pixels each: a strong factor beside two weak, local ones.
+
+    Nuisance variation: the face is shifted by a random integer number of
+    pixels in ``[-j, j]`` along each axis, with ``j = image_size // 10`` (two
+    pixels at the default size); the face always stays whole inside the image.
+    Edges are anti-aliased by supersampling.
+
+    Parameters
+    ----------
+    n_samples : int, default=2000
+        Number of images.
+    image_size : int, default=20
+        Height and width of the square images, from 16 to 128.
+    n_colours : int, default=3
+        Number of face colours, from 1 to 6.
+    n_eyes : int, default=3
+        Number of kinds of eyes, from 1 to 3.
+    n_mouths : int, default=3
+        Number of kinds of mouths, from 1 to 3.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the factor and shift draws; pass an int for reproducible
+        output.
+
+    Returns
+    -------
+    :class:`~sklearn.utils.Bunch`
+        The common fields described in :mod:`skmfc.datasets`, with
+        ``image_size x image_size x 3`` images and the facets ``("colour",
+        "eyes", "mouth")``.
+
+    Examples
+    --------
+    >>> from skmfc.datasets import make_faces
+    >>> bunch = make_faces(100, random_state=0)
+    >>> bunch.images.shape
+    (100, 20, 20, 3)
+    >>> bunch.target_names
+    ('colour', 'eyes', 'mouth')
+    >>> bunch.target_categories["mouth"]
+    ('smile', 'frown', 'open')
+    """
+    n_samples = _check_int(n_samples, "n_samples", 1)
+    image_size = _check_int(image_size, "image_size", 16, 128)
+    n_colours = _check_int(n_colours, "n_colours", 1, len(FOREGROUND_PALETTE))
+    n_eyes = _check_int(n_eyes, "n_eyes", 1, len(FACE_EYES))
+    n_mouths = _check_int(n_mouths, "n_mouths", 1, len(FACE_MOUTHS))
+    colour_names = tuple(FOREGROUND_PALETTE)[:n_colours]
+    eyes_names, mouth_names = FACE_EYES[:n_eyes], FACE_MOUTHS[:n_mouths]
+
+    rng = check_random_state(random_state)
+    target = np.column_stack([rng.randint(n, size=n_samples)
+                              for n in (n_colours, n_eyes, n_mouths)])
+    colour_codes, eyes_codes, mouth_codes = target.T
+    jitter = image_size // 10
+    shift_y = rng.randint(-jitter, jitter + 1, size=n_samples)
+    shift_x = rng.randint(-jitter, jitter + 1, size=n_samples)
+
+    # Anti-aliased coverage of the face and of every (eyes, mouth) on padded canvases.
+    factor = _supersampling_factor(image_size)
+    y, x = _fine_grid(image_size + 2 * jitter, factor)
+    y, x = (y - jitter) / image_size, (x - jitter) / image_size
+    face = _block_mean(np.hypot(y - 0.5, x - 0.5) <= _FACE_RADIUS, factor)
+    features = np.stack([
+        _block_mean((_face_eye_distance(eyes, y, x) >= 0)
+                    | (_face_mouth_distance(mouth, y, x) >= 0), factor)
+        for eyes in eyes_names for mouth in mouth_names]).astype(np.float32)
+    which = eyes_codes * n_mouths + mouth_codes
+    feature_coverage = _shifted_crops(features, which, shift_y, shift_x, jitter)
+    face_coverage = _shifted_crops(face[np.newaxis].astype(np.float32),
+                                   np.zeros(n_samples, dtype=int), shift_y, shift_x, jitter)
+
+    colours = np.array([FOREGROUND_PALETTE[name] for name in colour_names], np.float32)
+    # The features lie inside the face: the face's colour where it is not black.
+    images = (_FACE_BACKGROUND * (1.0 - face_coverage[..., np.newaxis])
+              + (face_coverage - feature_coverage)[..., np.newaxis]
+              * colours[colour_codes][:, None, None, :])
+    np.clip(images, 0.0, 1.0, out=images)
+
+    categories = {"colour": colour_names, "eyes": eyes_names, "mouth": mouth_names}
+    descr = (
+        "Cartoon faces\n"
+        "-------------\n"
+        f"{n_samples} colour images of {image_size}x{image_size} pixels, each one "
+        "anti-aliased face (a coloured disc with black eyes and mouth) on grey.\n"
+        f"Factors (independent, uniform): colour {list(colour_names)}; eyes "
+        f"{list(eyes_names)}; mouth {list(mouth_names)}.\n"
+        f"Nuisance: shift of up to {jitter} pixel(s) along each axis.\n"
+    )
+    return _make_bunch(images, target, ("colour", "eyes", "mouth"), categories, descr)
 
 
 # --------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from sklearn.metrics import adjusted_rand_score
 
 from skmfc.datasets import (
     BACKGROUND_PALETTE,
+    FACE_EYES,
+    FACE_MOUTHS,
     FOREGROUND_PALETTE,
     GLYPH_LETTERS,
     SHAPE_NAMES,
@@ -23,6 +25,7 @@ from skmfc.datasets import (
     load_shapes3d,
     load_svhn,
     make_coloured_digits,
+    make_faces,
     make_glyphs,
     make_shapes,
     make_sprites,
@@ -1046,6 +1049,90 @@ def test_sprites_every_factor_is_visible_in_pixels():
 def test_sprites_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         make_sprites(**{"n_samples": 10, **kwargs})
+
+
+# --------------------------------------------------------------------------
+# make_faces
+# --------------------------------------------------------------------------
+
+FACE_FACETS = ("colour", "eyes", "mouth")
+
+
+def test_faces_fields_and_categories():
+    bunch = make_faces(random_state=0)
+    assert_common_bunch(bunch, (20, 20, 3), FACE_FACETS)
+    assert len(bunch.target) == 2000
+    assert bunch.target_categories == {"colour": ("red", "green", "blue"),
+                                       "eyes": FACE_EYES, "mouth": FACE_MOUTHS}
+    assert FACE_EYES == ("dots", "lines", "rings")
+    assert FACE_MOUTHS == ("smile", "frown", "open")
+
+
+def test_faces_is_deterministic_given_random_state():
+    first = make_faces(200, random_state=9)
+    second = make_faces(200, random_state=np.random.RandomState(9))
+    other = make_faces(200, random_state=10)
+    np.testing.assert_array_equal(first.data, second.data)
+    np.testing.assert_array_equal(first.target, second.target)
+    assert not np.array_equal(first.target, other.target)
+
+
+def test_faces_parameters_set_the_number_of_categories_and_factors_are_uniform():
+    bunch = make_faces(600, n_colours=6, n_eyes=1, n_mouths=2, random_state=0)
+    assert bunch.target_categories["colour"] == tuple(FOREGROUND_PALETTE)
+    assert bunch.target_categories["eyes"] == ("dots",)
+    assert [len(np.unique(column)) for column in bunch.target.T] == [6, 1, 2]
+    assert_independent_and_uniform(make_faces(3000, random_state=0).target, (3, 3, 3))
+
+
+@pytest.mark.parametrize("image_size", [16, 20, 33, 64])
+def test_faces_same_factors_give_same_image_up_to_a_shift(image_size):
+    bunch = make_faces(400, image_size=image_size, random_state=0)
+    combos, inverse = np.unique(bunch.target, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    assert len(combos) == 27
+    for combo_index in range(0, 27, 4):
+        images = bunch.images[inverse == combo_index]
+        for image in images:  # the background (0.25) is what a shift brings in
+            assert is_shifted_copy(image - 0.25, images[0] - 0.25, 2 * (image_size // 10))
+    # The face stays whole: the same number of face pixels in every image.
+    face = (np.abs(bunch.images - 0.25) > 1e-6).any(axis=-1).sum(axis=(1, 2))
+    assert face.max() - face.min() <= 0.02 * face.mean()
+
+
+def test_faces_every_factor_is_visible_in_pixels():
+    bunch = make_faces(2000, random_state=1)
+    colour, eyes, mouth = bunch.target.T
+    assert held_out_accuracy(bunch.data, colour, 1400) > 0.95
+    # Eyes and mouth show once the shift is undone: centre each face on its disc.
+    disc = (np.abs(bunch.images - 0.25) > 1e-6).any(axis=-1)
+    rows, cols = np.mgrid[:20, :20]
+    centre_y = np.rint((disc * rows).sum(axis=(1, 2)) / disc.sum(axis=(1, 2))).astype(int)
+    centre_x = np.rint((disc * cols).sum(axis=(1, 2)) / disc.sum(axis=(1, 2))).astype(int)
+    darkness = 1.0 - bunch.images.max(axis=-1) * disc  # features are black in the face
+    padded = np.pad(darkness, ((0, 0), (4, 4), (4, 4)))
+    windows = np.stack([padded[i, y - 6:y + 14, x - 6:x + 14]
+                        for i, (y, x) in enumerate(zip(centre_y, centre_x))])
+    windows = windows.reshape(len(windows), -1)
+    assert held_out_accuracy(windows, eyes, 1400) > 0.95
+    assert held_out_accuracy(windows, mouth, 1400) > 0.95
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n_samples": 0}, "n_samples"),
+        ({"image_size": 15}, "image_size"),
+        ({"n_colours": 7}, "n_colours"),
+        ({"n_eyes": 0}, "n_eyes"),
+        ({"n_eyes": 4}, "n_eyes"),
+        ({"n_mouths": 4}, "n_mouths"),
+        ({"n_mouths": 2.0}, "n_mouths"),
+    ],
+)
+def test_faces_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_faces(**{"n_samples": 10, **kwargs})
 
 
 # --------------------------------------------------------------------------
