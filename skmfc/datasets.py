@@ -1259,25 +1259,24 @@ def make_faces(
     shift_y = rng.randint(-jitter, jitter + 1, size=n_samples)
     shift_x = rng.randint(-jitter, jitter + 1, size=n_samples)
 
-    # Anti-aliased coverage of the face and of every (eyes, mouth) on padded canvases.
+    # Per (eyes, mouth), on padded canvases: the anti-aliased coverage of the background
+    # and of the face's colour (the face less its black eyes and mouth, which lie in it).
     factor = _supersampling_factor(image_size)
     y, x = _fine_grid(image_size + 2 * jitter, factor)
     y, x = (y - jitter) / image_size, (x - jitter) / image_size
-    face = _block_mean(np.hypot(y - 0.5, x - 0.5) <= _FACE_RADIUS, factor)
+    face = _block_mean(np.hypot(y - 0.5, x - 0.5) <= _FACE_RADIUS, factor).astype(np.float32)
     features = np.stack([
         _block_mean((_face_eye_distance(eyes, y, x) >= 0)
                     | (_face_mouth_distance(mouth, y, x) >= 0), factor)
         for eyes in eyes_names for mouth in mouth_names]).astype(np.float32)
+    canvases = np.stack([np.broadcast_to(1.0 - face, features.shape), face - features],
+                        axis=-1)
     which = eyes_codes * n_mouths + mouth_codes
-    feature_coverage = _shifted_crops(features, which, shift_y, shift_x, jitter)
-    face_coverage = _shifted_crops(face[np.newaxis].astype(np.float32),
-                                   np.zeros(n_samples, dtype=int), shift_y, shift_x, jitter)
+    coverage = _shifted_crops(canvases, which, shift_y, shift_x, jitter)
 
     colours = np.array([FOREGROUND_PALETTE[name] for name in colour_names], np.float32)
-    # The features lie inside the face: the face's colour where it is not black.
-    images = (_FACE_BACKGROUND * (1.0 - face_coverage[..., np.newaxis])
-              + (face_coverage - feature_coverage)[..., np.newaxis]
-              * colours[colour_codes][:, None, None, :])
+    images = (_FACE_BACKGROUND * coverage[..., :1]
+              + coverage[..., 1:] * colours[colour_codes][:, None, None, :])
     np.clip(images, 0.0, 1.0, out=images)
 
     categories = {"colour": colour_names, "eyes": eyes_names, "mouth": mouth_names}
