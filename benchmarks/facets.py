@@ -460,7 +460,7 @@ def fit_model(dataset, arm, params, labels_by_seed=None):
         arm=arm, seed=params["random_state"], seconds=seconds,
         max_iter=estimator.max_iter, n_iter=int(estimator.n_iter_),
         converged=bool(estimator.converged_),
-        precision=getattr(estimator, "precision_", None),
+        precision=estimator.precision_,
         clusters_used=[int(k) for k in estimator.clusters_used_],
         mean_confidence=[float(c) for c in estimator.mean_confidence_],
         final_elbo=float(estimator.elbo_curve_[-1]), score=score,

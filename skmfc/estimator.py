@@ -306,7 +306,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     device_ : torch.device
         Device the model lives on.
     precision_ : {"float32", "tf32", "bfloat16"}
-        Arithmetic the model was trained in (``"float32"`` for ``precision="auto"``).
+        ``precision`` as training applied it (``"auto"`` is ``"float32"``; ``"tf32"``
+        computes in float32 on the CPU).
     module_ : skmfc.nn.MFCVAE
         The trained torch module.
     n_features_in_ : int
