@@ -149,6 +149,10 @@ def _load_faces():
     return _generator("make_faces")(random_state=DATA_SEED)
 
 
+def _load_bars():
+    return _generator("make_bars")(random_state=DATA_SEED)
+
+
 def _load_shapes():
     return _generator("make_shapes")(n_samples=2000, random_state=DATA_SEED)
 
@@ -212,6 +216,7 @@ SUITE = {entry.name: entry for entry in (
     SuiteDataSet("sprites", "Sprites", _load_sprites),
     SuiteDataSet("shapes", "Procedural shapes", _load_shapes),
     SuiteDataSet("faces", "Cartoon faces", _load_faces),
+    SuiteDataSet("bars", "Crossing bars", _load_bars),
     SuiteDataSet("tabular", "Tabular facets", _load_tabular, fast=True),
     SuiteDataSet("mnist", "MNIST training images (the paper's network)", _load_mnist,
                  in_default_set=False, model_params=MNIST_NETWORK, report_majority=True),

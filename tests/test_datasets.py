@@ -24,6 +24,7 @@ from skmfc.datasets import (
     load_mnist,
     load_shapes3d,
     load_svhn,
+    make_bars,
     make_coloured_digits,
     make_faces,
     make_glyphs,
@@ -1133,6 +1134,146 @@ def test_faces_every_factor_is_visible_in_pixels():
 def test_faces_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         make_faces(**{"n_samples": 10, **kwargs})
+
+
+# --------------------------------------------------------------------------
+# make_bars
+# --------------------------------------------------------------------------
+
+BAR_FACETS = ("row", "column", "colour")
+
+
+def test_bars_fields_and_categories():
+    bunch = make_bars(random_state=0)
+    assert_common_bunch(bunch, (16, 16, 3), BAR_FACETS)
+    assert len(bunch.target) == 2000
+    assert bunch.target_categories == {
+        "row": ("top", "middle", "bottom"),
+        "column": ("left", "centre-left", "centre-right", "right"),
+        "colour": ("red", "green", "blue"),
+    }
+    assert "Crossing bars" in bunch.DESCR
+
+
+def test_bars_is_deterministic_given_random_state():
+    first = make_bars(200, random_state=9)
+    second = make_bars(200, random_state=np.random.RandomState(9))
+    other = make_bars(200, random_state=10)
+    np.testing.assert_array_equal(first.data, second.data)
+    np.testing.assert_array_equal(first.target, second.target)
+    assert not np.array_equal(first.target, other.target)
+    assert not np.array_equal(first.data, other.data)
+
+
+def test_bars_parameters_set_the_number_of_categories_and_factors_are_uniform():
+    bunch = make_bars(600, n_rows=2, n_columns=5, n_colours=6, random_state=0)
+    assert bunch.target_categories["row"] == ("top", "bottom")
+    assert bunch.target_categories["column"] == (
+        "left", "centre-left", "centre", "centre-right", "right")
+    assert bunch.target_categories["colour"] == tuple(FOREGROUND_PALETTE)
+    assert [len(np.unique(column)) for column in bunch.target.T] == [2, 5, 6]
+    assert make_bars(10, n_rows=4, n_columns=3, n_colours=1).target_categories == {
+        "row": ("top", "upper-middle", "lower-middle", "bottom"),
+        "column": ("left", "centre", "right"),
+        "colour": ("red",),
+    }
+    assert_independent_and_uniform(make_bars(3000, random_state=0).target, (3, 4, 3))
+
+
+def bar_positions(images):
+    """Centre (row, column) of the horizontal and vertical bar of each image, from the
+    profiles of how far each pixel stands out of the grey background."""
+    lit = np.abs(images - 0.15).sum(axis=-1)
+    lit = np.where(lit > 0.3, lit, 0.0)  # drop the pixel noise
+    size = images.shape[1]
+    profiles = lit.mean(axis=2), lit.mean(axis=1)  # per row, per column
+    centres = []
+    for profile in profiles:
+        # The crossing bar adds a roughly constant level; keep what stands above it.
+        peak = np.where(profile >= 0.5 * profile.max(axis=1, keepdims=True), profile, 0.0)
+        centres.append((peak * (np.arange(size) + 0.5)).sum(axis=1) / peak.sum(axis=1))
+    return centres
+
+
+@pytest.mark.parametrize("image_size", [16, 33, 64])
+def test_bars_lie_in_their_bands_and_cross(image_size):
+    n_rows, n_columns = 4, 5
+    bunch = make_bars(150, image_size=image_size, n_rows=n_rows, n_columns=n_columns,
+                      n_colours=6, random_state=0)
+    assert_common_bunch(bunch, (image_size, image_size, 3), BAR_FACETS)
+    row, column, colour = bunch.target.T
+    centre_y, centre_x = bar_positions(bunch.images)
+    jitter = max(1, image_size // 16)
+    expected_y = (row + 0.5) * image_size / n_rows
+    expected_x = (column + 0.5) * image_size / n_columns
+    # Shifted by at most the jitter (plus a little for the cut at the border).
+    assert np.abs(centre_y - expected_y).max() <= jitter + 0.5
+    assert np.abs(centre_x - expected_x).max() <= jitter + 0.5
+    assert np.abs(centre_y - expected_y).max() >= jitter - 0.5  # ... and shifted at all
+    # The bars cross: the pixel at the crossing has the bars' colour.
+    palette = np.array(list(FOREGROUND_PALETTE.values()), np.float32)
+    index = np.arange(len(row))
+    crossing = bunch.images[index, centre_y.astype(int), centre_x.astype(int)]
+    assert np.abs(crossing - palette[colour]).max() < 0.2
+    # Bars are about image_size / 8 thick: each row of the horizontal bar is lit across
+    # at least three quarters of the image (the cut is at most a quarter).
+    lit = np.abs(bunch.images - 0.15).sum(axis=-1) > 0.3
+    area = lit.sum(axis=(1, 2)) / image_size**2
+    assert 0.75 * 2 / 8 * 0.8 < area.min() and area.max() < 2 / 8 * 1.3
+
+
+def test_bars_nuisance_cut_and_noise():
+    bunch = make_bars(500, random_state=2)
+    lit = np.abs(bunch.images - 0.15).sum(axis=-1) > 0.3
+    lengths = lit.sum(axis=2).max(axis=1)  # longest lit row: the horizontal bar
+    assert lengths.max() == 16 and lengths.min() <= 13  # cut by 0 to 4 pixels
+    assert len(np.unique(lengths)) >= 4
+    background = bunch.images[~lit]
+    assert abs(background.mean() - 0.15) < 0.005
+    assert 0.025 < background.std() < 0.035
+
+
+def test_bars_every_factor_is_visible_in_pixels():
+    bunch = make_bars(1200, n_columns=5, n_colours=6, random_state=1)
+    row, column, colour = bunch.target.T
+    lit = np.abs(bunch.images - 0.15).sum(axis=-1)
+    # Row from the per-row mean intensity profile, column from the per-column one.
+    row_profile, column_profile = lit.mean(axis=2), lit.mean(axis=1)
+    row_profile = row_profile / row_profile.max(axis=1, keepdims=True)
+    column_profile = column_profile / column_profile.max(axis=1, keepdims=True)
+    assert held_out_accuracy(row_profile, row, 800) > 0.97
+    assert held_out_accuracy(column_profile, column, 800) > 0.97
+    # Colour from the mean RGB of the 20 brightest pixels, nearest palette colour.
+    pixels = bunch.images.reshape(len(colour), -1, 3)
+    brightest = np.argsort(-pixels.sum(axis=-1), axis=1)[:, :20]
+    mean_rgb = np.take_along_axis(pixels, brightest[..., None], axis=1).mean(axis=1)
+    palette = np.array(list(FOREGROUND_PALETTE.values()))
+    nearest = np.argmin(((mean_rgb[:, None] - palette[None]) ** 2).sum(axis=-1), axis=1)
+    assert (nearest == colour).mean() > 0.99
+    # The raw pixels alone tell the row and the column too.
+    assert held_out_accuracy(bunch.data, row, 800) > 0.95
+    assert held_out_accuracy(bunch.data, column, 800) > 0.95
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n_samples": 0}, "n_samples"),
+        ({"image_size": 15}, "image_size"),
+        ({"image_size": 129}, "image_size"),
+        ({"n_rows": 1}, "n_rows"),
+        ({"n_rows": 5}, "n_rows"),
+        ({"n_columns": 1}, "n_columns"),
+        ({"n_columns": 6}, "n_columns"),
+        ({"n_colours": 0}, "n_colours"),
+        ({"n_colours": 7}, "n_colours"),
+        ({"n_colours": 2.0}, "n_colours"),
+        ({"n_rows": True}, "n_rows"),
+    ],
+)
+def test_bars_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_bars(**{"n_samples": 10, **kwargs})
 
 
 # --------------------------------------------------------------------------
