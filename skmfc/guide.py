@@ -55,6 +55,16 @@ GUIDE_STRENGTH = 10.0
 GUIDE_STARTS = 40
 #: Adjusted mutual information above which a clear partition repeats a clearer one.
 MAX_SHARED_INFORMATION = 0.2
+#: Two clear partitions are dependent, and the less clear one guides nothing, when a
+#: cell of their contingency table expected to hold at least ``MIN_EXPECTED_ROWS`` rows
+#: (were they independent) holds fewer than ``MIN_CELL_SHARE`` of them. The facets'
+#: prior is a product over facets, so two facets are meant to be independent; on the
+#: tuning set, pairs of true factors leave every cell at 0.86 or more of its expected
+#: count, while a factor split over two subspaces, or mixed with another, empties cells
+#: (share 0.00) at a shared information far below ``MAX_SHARED_INFORMATION``
+#: (benchmarks/FACETS_LOG.md, session 9).
+MIN_CELL_SHARE = 0.25
+MIN_EXPECTED_ROWS = 20
 #: Rows the PCA and Nr-Kmeans are fitted on; the others are assigned to the nearest centres.
 GUIDE_MAX_SAMPLES = 5000
 #: Rows projected at a time (bounds the float64 copy of the data to a chunk).
@@ -429,13 +439,16 @@ def _rated_partitions(result, projected, sample):
     order = np.argsort(-clarity, kind="stable")
     labels, clarity = labels[:, order], clarity[order]
     partitions = GuidePartitions(labels=labels, clarity=clarity,
-                                 redundant=_redundant(labels[sample], clarity))
+                                 redundant=_redundant(labels, clarity, sample))
     return partitions, order
 
 
-def _redundant(labels, clarity):
-    """Which partitions (clearest first) share information with a clearer clear one.
+def _redundant(labels, clarity, sample):
+    """Which partitions (clearest first) repeat, or depend on, a clearer clear one.
 
+    A partition is redundant when it shares information with a kept clearer one
+    (adjusted mutual information on the rows ``sample`` at least
+    :data:`MAX_SHARED_INFORMATION`) or depends on it (:func:`_dependent`, on all rows).
     Only partitions of at least :data:`MIN_CLARITY` are judged (a single group is rated
     -1, so it is never among them).
     """
@@ -445,11 +458,23 @@ def _redundant(labels, clarity):
         if clarity[partition] < MIN_CLARITY:
             continue
         redundant[partition] = any(
-            adjusted_mutual_info_score(labels[:, other], labels[:, partition])
-            >= MAX_SHARED_INFORMATION for other in kept)
+            adjusted_mutual_info_score(labels[sample, other], labels[sample, partition])
+            >= MAX_SHARED_INFORMATION or _dependent(labels[:, other], labels[:, partition])
+            for other in kept)
         if not redundant[partition]:
             kept.append(partition)
     return redundant
+
+
+def _dependent(first, second):
+    """Whether two partitions leave a cell of their contingency table nearly empty that
+    independence would fill (see :data:`MIN_CELL_SHARE`): one factor's groups spread
+    over both, or two factors mixed, rather than two factors."""
+    counts = np.zeros((first.max() + 1, second.max() + 1))
+    np.add.at(counts, (first, second), 1)
+    expected = np.outer(counts.sum(axis=1), counts.sum(axis=0)) / len(first)
+    judged = expected >= MIN_EXPECTED_ROWS
+    return bool(np.any(counts[judged] < MIN_CELL_SHARE * expected[judged]))
 
 
 def _no_guide(n_samples, n_clusterings):

@@ -135,10 +135,37 @@ def test_a_partition_repeating_a_clearer_one_is_redundant_and_guides_nothing():
     coarsened = (factor == 2).astype(int)  # one factor's groups merged: the same factor
     labels = np.c_[factor, coarsened, other, factor]
     clarity = np.array([0.8, 0.7, 0.6, 0.1])  # the last one is not clear: not judged
-    assert _redundant(labels, clarity).tolist() == [False, True, False, False]
+    every_row = np.arange(600)
+    assert _redundant(labels, clarity, every_row).tolist() == [False, True, False, False]
     guide = GuidePartitions(labels=labels, clarity=clarity,
-                            redundant=_redundant(labels, clarity))
+                            redundant=_redundant(labels, clarity, every_row))
     assert guide.clear().tolist() == [True, False, True, False]
+
+
+def test_a_partition_depending_on_a_clearer_one_guides_nothing():
+    # One factor's three groups spread over two partitions, as Nr-Kmeans left a face
+    # colour: the first holds group 0 against the rest, the second mixes halves of
+    # groups 0 and 2, and holds the other halves with group 1 and alone. Each shares
+    # little information with the other, but together they leave a cell empty that
+    # independent factors would fill.
+    from skmfc.guide import _dependent, _redundant
+    from sklearn.metrics import adjusted_mutual_info_score
+    rng = np.random.default_rng(0)
+    factor, other = rng.integers(3, size=2000), rng.integers(3, size=2000)
+    group_against_rest = (factor == 0).astype(int)
+    half = rng.integers(2, size=2000)
+    rest_with_group_split = np.select([factor == 1, half == 0], [1, 0],
+                                      np.where(factor == 0, 1, 2))
+    assert adjusted_mutual_info_score(group_against_rest, rest_with_group_split) < 0.2
+    assert _dependent(group_against_rest, rest_with_group_split)
+    assert not _dependent(factor, other)
+    assert not _dependent(group_against_rest, other)
+    labels = np.c_[group_against_rest, rest_with_group_split, other]
+    clarity = np.array([0.8, 0.7, 0.6])
+    assert _redundant(labels, clarity, np.arange(1000)).tolist() == [False, True, False]
+    # Cells too small to judge (fewer rows expected than MIN_EXPECTED_ROWS) are not.
+    few = np.arange(40)
+    assert not _dependent(group_against_rest[few], 1 - group_against_rest[few])
 
 
 def test_pairwise_adjusted_rand_is_scikit_learns_for_every_pair():
