@@ -14,7 +14,10 @@ clusters of each partition that sit in one clump (the gap rule of
 Partitions rated at least :data:`MIN_CLARITY` guide training (see
 :func:`skmfc.training.train`); the others, such as a digit's identity, which no linear
 subspace separates, are left to the network. A clear partition that shares information
-with a clearer one (two coarsenings of one colour, say) is redundant and guides nothing.
+with a clearer one (two coarsenings of one colour, say), or depends on it (one colour
+held partly by each: together they leave empty a combination of groups that the
+independent factors the facets' prior assumes would fill), is redundant and guides
+nothing.
 
 Limits, measured: with upper bounds far above a factor's true number of groups (8 for
 3 and 4), Nr-Kmeans spends the extra clusters on noise directions and can keep a product
