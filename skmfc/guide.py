@@ -35,6 +35,7 @@ import numpy as np
 from sklearn.cluster import kmeans_plusplus
 from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_mutual_info_score, silhouette_score
+from sklearn.metrics.cluster import contingency_matrix
 
 from skmfc.merging import merge_groups
 
@@ -473,8 +474,7 @@ def _dependent(first, second):
     """Whether two partitions leave a cell of their contingency table nearly empty that
     independence would fill (see :data:`MIN_CELL_SHARE`): one factor's groups spread
     over both, or two factors mixed, rather than two factors."""
-    counts = np.zeros((first.max() + 1, second.max() + 1))
-    np.add.at(counts, (first, second), 1)
+    counts = contingency_matrix(first, second)
     expected = np.outer(counts.sum(axis=1), counts.sum(axis=0)) / len(first)
     judged = expected >= MIN_EXPECTED_ROWS
     return bool(np.any(counts[judged] < MIN_CELL_SHARE * expected[judged]))
