@@ -9,6 +9,10 @@ Environment variables:
 - ``SKMFC_EXAMPLE_EPOCHS`` (read by the examples) shortens the training of every gallery
   example, e.g. ``SKMFC_EXAMPLE_EPOCHS=2`` to check that the gallery builds; the
   rendered results then mean nothing.
+- ``SKMFC_DOCS_RUN_EXAMPLES``: a regular expression of the example files the gallery runs
+  (default ``/plot_``, all of them); the others are shown as code without figures. The
+  test suite runs every example on its own (``tests/test_examples.py``) and builds the site
+  running only one, which is enough to check that figures are embedded.
 """
 
 import os
@@ -69,7 +73,7 @@ os.environ.setdefault("SKMFC_EXAMPLES_OUTPUT", "examples_output")
 sphinx_gallery_conf = {
     "examples_dirs": str(DOCS.parent / "examples"),
     "gallery_dirs": "auto_examples",
-    "filename_pattern": r"/plot_",
+    "filename_pattern": os.environ.get("SKMFC_DOCS_RUN_EXAMPLES", r"/plot_"),
     "image_scrapers": ("matplotlib", "skmfc_gallery.png_scraper"),
     "reset_modules": ("matplotlib", "seaborn"),
     "download_all_examples": False,
