@@ -25,12 +25,16 @@ standardised features (mean 0, variance 1 per column, not in [0, 1]),
 ``images`` and ``image_shape`` are None, and an extra field
 ``feature_groups`` (int64 ndarray of shape (n_features,)) gives the grouping
 (facet) whose features each column holds, or -1 for a pure-noise column.
+The signal generator :func:`make_waveforms` differs too: each row of its
+``data`` is a 1-D signal (shape (n_samples, n_timesteps), values not in [0, 1]),
+and ``images`` and ``image_shape`` are None.
 
 Generators (:func:`make_coloured_digits`, :func:`make_shapes`,
 :func:`make_stick_figures`, :func:`make_glyphs`, :func:`make_sprites`,
-:func:`make_faces`, :func:`make_bars`, :func:`make_tabular_facets`) need nothing
-but numpy and scikit-learn. Loaders (:func:`load_mnist`, :func:`load_svhn`,
-:func:`load_shapes3d`) read local files only and never download anything.
+:func:`make_faces`, :func:`make_bars`, :func:`make_waveforms`,
+:func:`make_tabular_facets`) need nothing but numpy and scikit-learn. Loaders
+(:func:`load_mnist`, :func:`load_svhn`, :func:`load_shapes3d`) read local files
+only and never download anything.
 """
 
 import codecs
@@ -59,6 +63,7 @@ __all__ = [
     "make_sprites",
     "make_faces",
     "make_bars",
+    "make_waveforms",
     "make_tabular_facets",
     "load_mnist",
     "load_svhn",
@@ -1468,6 +1473,143 @@ def make_bars(
         f"still cross); Gaussian pixel noise of std {_BAR_NOISE:g}.\n"
     )
     return _make_bunch(images, target, ("row", "column", "colour"), categories, descr)
+
+
+# --------------------------------------------------------------------------
+# Waveforms (1-D signals)
+# --------------------------------------------------------------------------
+
+_WAVEFORM_NAMES = ("sine", "square", "triangle")
+_WAVEFORM_CYCLES = (2, 3, 5)  # whole cycles over the signal's length
+_WAVEFORM_OFFSETS = (-1.0, 0.0, 1.0)
+_WAVEFORM_AMPLITUDES = (0.8, 1.2)  # range of the random amplitude multiplier
+
+
+def make_waveforms(
+    n_samples=2000,
+    *,
+    n_timesteps=64,
+    noise=0.05,
+    random_state=None,
+):
+    """Sample periodic 1-D signals whose shape, frequency and level vary independently.
+
+    Not images: each row of ``data`` is one signal of ``n_timesteps`` samples
+    (values around [-2.2, 2.2], not in [0, 1]), and the Bunch holds
+    ``images=None`` and ``image_shape=None``. Three factors are drawn
+    independently and uniformly for every signal:
+
+    ``"waveform"``
+        ``"sine"``, ``"square"`` or ``"triangle"``, each with zero mean and a
+        peak amplitude of 1 before scaling.
+    ``"frequency"``
+        ``"2"``, ``"3"`` or ``"5"``: the number of whole cycles over the
+        signal's length.
+    ``"offset"``
+        ``"-1"``, ``"0"`` or ``"+1"``: a constant level added to the whole
+        signal.
+
+    Signal ``i`` is ``offset + a * w(2 * pi * f * t / n_timesteps + phi)``
+    at the time steps ``t = 0, ..., n_timesteps - 1``, with ``w`` the
+    waveform of peak 1 and ``f`` the number of cycles.
+
+    Nuisance variation: a random phase ``phi`` uniform in [0, 2 pi) and a
+    random amplitude multiplier ``a`` uniform in [0.8, 1.2] for every
+    signal, and Gaussian noise of standard deviation ``noise`` added to
+    every sample. Because of the random phase, neither the waveform nor the
+    frequency is a linear function of the raw samples; both show in the
+    magnitude of the signal's discrete Fourier transform (the frequency as
+    its dominant bin, the waveform in its harmonics). The offset is the
+    signal's mean.
+
+    Parameters
+    ----------
+    n_samples : int, default=2000
+        Number of signals.
+    n_timesteps : int, default=64
+        Number of samples of each signal, at least 32 (so that the third
+        harmonic of 5 cycles, 15 cycles, stays below the Nyquist frequency).
+    noise : float, default=0.05
+        Standard deviation of the additive Gaussian noise, at least 0.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the factor, nuisance and noise draws; pass an int for
+        reproducible output.
+
+    Returns
+    -------
+    :class:`~sklearn.utils.Bunch`
+        ``data`` (ndarray of shape (n_samples, n_timesteps), float32, the
+        signals), ``images=None``, ``target`` (int64, one column per facet),
+        ``target_names`` (``("waveform", "frequency", "offset")``),
+        ``target_categories`` (the names above), ``image_shape=None`` and
+        ``DESCR``.
+
+    Examples
+    --------
+    >>> from skmfc.datasets import make_waveforms
+    >>> bunch = make_waveforms(100, random_state=0)
+    >>> bunch.data.shape, bunch.images is None
+    ((100, 64), True)
+    >>> bunch.target_names
+    ('waveform', 'frequency', 'offset')
+    >>> bunch.target_categories["waveform"]
+    ('sine', 'square', 'triangle')
+    >>> bunch.target_categories["frequency"]
+    ('2', '3', '5')
+    """
+    n_samples = _check_int(n_samples, "n_samples", 1)
+    n_timesteps = _check_int(n_timesteps, "n_timesteps", 32)
+    noise = _check_float(noise, "noise", 0.0)
+
+    rng = check_random_state(random_state)
+    target = np.column_stack([rng.randint(n, size=n_samples) for n in (
+        len(_WAVEFORM_NAMES), len(_WAVEFORM_CYCLES), len(_WAVEFORM_OFFSETS))])
+    waveform_codes, frequency_codes, offset_codes = target.T
+    phase = rng.uniform(0.0, 2.0 * np.pi, size=n_samples)
+    amplitude = rng.uniform(*_WAVEFORM_AMPLITUDES, size=n_samples)
+
+    cycles = np.asarray(_WAVEFORM_CYCLES, dtype=np.float64)[frequency_codes]
+    angle = (2.0 * np.pi * cycles[:, None] * np.arange(n_timesteps) / n_timesteps
+             + phase[:, None])
+    sine = np.sin(angle)
+    shapes = np.stack([
+        sine,
+        np.where(sine >= 0.0, 1.0, -1.0),  # square
+        2.0 / np.pi * np.arcsin(np.clip(sine, -1.0, 1.0)),  # triangle
+    ])
+    signals = shapes[waveform_codes, np.arange(n_samples)]
+    signals *= amplitude[:, None]
+    signals += np.asarray(_WAVEFORM_OFFSETS)[offset_codes][:, None]
+    if noise > 0.0:
+        signals += rng.normal(0.0, noise, size=signals.shape)
+
+    categories = {
+        "waveform": _WAVEFORM_NAMES,
+        "frequency": tuple(str(cycles) for cycles in _WAVEFORM_CYCLES),
+        "offset": tuple(f"{offset:+g}" if offset else "0" for offset in _WAVEFORM_OFFSETS),
+    }
+    descr = (
+        "Waveforms\n"
+        "---------\n"
+        f"{n_samples} signals of {n_timesteps} samples each (not images): a periodic "
+        "waveform of peak amplitude 1 and zero mean, scaled, plus a constant offset.\n"
+        f"Factors (independent, uniform): waveform {list(categories['waveform'])}; "
+        f"frequency (whole cycles over the signal) {list(categories['frequency'])}; "
+        f"offset {list(categories['offset'])}.\n"
+        f"Nuisance: phase uniform in [0, 2 pi); amplitude multiplier uniform in "
+        f"[{_WAVEFORM_AMPLITUDES[0]:g}, {_WAVEFORM_AMPLITUDES[1]:g}]; Gaussian noise of "
+        f"std {noise:g} on every sample. The phase makes waveform and frequency non-linear "
+        "in the samples (they show in the magnitude of the Fourier transform).\n"
+    )
+    return Bunch(
+        data=np.ascontiguousarray(signals, dtype=np.float32),
+        images=None,
+        target=np.ascontiguousarray(target, dtype=np.int64),
+        target_names=("waveform", "frequency", "offset"),
+        target_categories=categories,
+        image_shape=None,
+        DESCR=descr,
+    )
 
 
 # --------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from skmfc.datasets import (
     make_sprites,
     make_stick_figures,
     make_tabular_facets,
+    make_waveforms,
 )
 
 
@@ -1274,6 +1275,170 @@ def test_bars_every_factor_is_visible_in_pixels():
 def test_bars_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         make_bars(**{"n_samples": 10, **kwargs})
+
+
+# --------------------------------------------------------------------------
+# make_waveforms
+# --------------------------------------------------------------------------
+
+WAVEFORM_FACETS = ("waveform", "frequency", "offset")
+WAVEFORM_CYCLES = np.array([2, 3, 5])
+WAVEFORM_OFFSETS = np.array([-1.0, 0.0, 1.0])
+
+
+def waveform_spectra(bunch):
+    """Magnitude of each signal's discrete Fourier transform and its number of cycles."""
+    magnitude = np.abs(np.fft.rfft(bunch.data.astype(np.float64), axis=1))
+    return magnitude, WAVEFORM_CYCLES[bunch.target[:, 1]]
+
+
+def classify_waveforms(bunch):
+    """Waveform code of each signal from the energy at its third harmonic: none for a
+    sine, 1/3 of the fundamental's amplitude for a square, 1/9 for a triangle. The
+    fundamental is the dominant non-constant Fourier bin, not read from the labels."""
+    magnitude, _ = waveform_spectra(bunch)
+    cycles = np.argmax(magnitude[:, 1:], axis=1) + 1
+    rows = np.arange(len(cycles))
+    ratio = magnitude[rows, 3 * cycles] / magnitude[rows, cycles]
+    # ratio < 0.055: sine (0); > 0.22: square (1); in between: triangle (2).
+    return np.array([0, 2, 1])[np.digitize(ratio, [0.055, 0.22])], ratio
+
+
+def test_waveforms_fields_and_categories():
+    bunch = make_waveforms(random_state=0)
+    assert set(bunch) == {"data", "images", "target", "target_names", "target_categories",
+                          "image_shape", "DESCR"}
+    assert bunch.images is None and bunch.image_shape is None
+    assert bunch.data.dtype == np.float32 and bunch.data.shape == (2000, 64)
+    assert bunch.target.dtype == np.int64 and bunch.target.shape == (2000, 3)
+    assert bunch.target_names == WAVEFORM_FACETS
+    assert bunch.target_categories == {
+        "waveform": ("sine", "square", "triangle"),
+        "frequency": ("2", "3", "5"),
+        "offset": ("-1", "0", "+1"),
+    }
+    assert [len(np.unique(column)) for column in bunch.target.T] == [3, 3, 3]
+    assert bunch.DESCR.startswith("Waveforms\n---------\n")
+    for words in ("sine", "phase", "amplitude", "std 0.05"):
+        assert words in bunch.DESCR
+    assert_independent_and_uniform(make_waveforms(3000, random_state=0).target, (3, 3, 3))
+
+
+def test_waveforms_is_deterministic_given_random_state():
+    first = make_waveforms(200, random_state=9)
+    second = make_waveforms(200, random_state=np.random.RandomState(9))
+    other = make_waveforms(200, random_state=10)
+    np.testing.assert_array_equal(first.data, second.data)
+    np.testing.assert_array_equal(first.target, second.target)
+    assert not np.array_equal(first.target, other.target)
+    assert not np.array_equal(first.data, other.data)
+
+
+@pytest.mark.parametrize("n_samples, n_timesteps", [(1, 32), (37, 64), (500, 101)])
+def test_waveforms_parameters_are_respected(n_samples, n_timesteps):
+    bunch = make_waveforms(n_samples, n_timesteps=n_timesteps, noise=0.0, random_state=0)
+    assert bunch.data.shape == (n_samples, n_timesteps)
+    assert bunch.target.shape == (n_samples, 3)
+    assert f"{n_samples} signals of {n_timesteps} samples" in bunch.DESCR
+    # Without noise every value lies within offset +- 1.2 (peak 1, amplitude <= 1.2).
+    deviation = np.abs(bunch.data - WAVEFORM_OFFSETS[bunch.target[:, 2], None])
+    assert deviation.max() <= 1.2 + 1e-6
+    assert deviation.max(axis=1).min() > 0.6  # every signal does swing (sampled peaks)
+
+
+def test_waveforms_noise_is_additive_gaussian():
+    clean = make_waveforms(1000, noise=0.0, random_state=0)
+    for noise in (0.05, 0.2):
+        noisy = make_waveforms(1000, noise=noise, random_state=0)
+        np.testing.assert_array_equal(clean.target, noisy.target)
+        residual = (noisy.data - clean.data).astype(np.float64)
+        assert abs(residual.mean()) < 0.01 * noise + 0.001
+        assert 0.97 * noise < residual.std() < 1.03 * noise
+        assert f"std {noise:g}" in noisy.DESCR
+    # Without noise a sine is exactly a sine: one Fourier bin and nothing else.
+    magnitude, cycles = waveform_spectra(clean)
+    sine = clean.target[:, 0] == 0
+    magnitude[np.arange(len(cycles)), cycles] = 0.0
+    magnitude[:, 0] = 0.0
+    assert magnitude[sine].max() < 1e-3
+
+
+def test_waveforms_nuisance_phase_and_amplitude():
+    bunch = make_waveforms(3000, noise=0.0, random_state=3)
+    waveform, frequency, offset = bunch.target.T
+    spectrum = np.fft.rfft(bunch.data.astype(np.float64), axis=1)
+    rows, cycles = np.arange(len(waveform)), WAVEFORM_CYCLES[frequency]
+    fundamental = spectrum[rows, cycles]
+    # A sine's fundamental has magnitude amplitude * n_timesteps / 2: the amplitude
+    # multiplier is uniform in [0.8, 1.2].
+    amplitude = np.abs(fundamental[waveform == 0]) / 32
+    assert amplitude.min() > 0.8 - 1e-5 and amplitude.max() < 1.2 + 1e-5
+    assert amplitude.min() < 0.82 and amplitude.max() > 1.18
+    assert abs(np.mean(amplitude) - 1.0) < 0.02
+    # The phase is uniform: within every (waveform, frequency) class the fundamental's
+    # phase takes every direction (mean resultant length near 0) ...
+    for code in range(3):
+        for frequency_code in range(3):
+            chosen = (waveform == code) & (frequency == frequency_code)
+            direction = fundamental[chosen] / np.abs(fundamental[chosen])
+            assert chosen.sum() > 200 and abs(direction.mean()) < 0.15
+    # ... so no waveform or frequency shows in the mean signal (they are not linear in
+    # the samples), while the offset does.
+    centred = bunch.data - bunch.data.mean(axis=1, keepdims=True)
+    for column in (0, 1):
+        for code in range(3):
+            assert np.abs(centred[bunch.target[:, column] == code].mean(axis=0)).max() < 0.15
+    class_means = [bunch.data[offset == code].mean() for code in range(3)]
+    np.testing.assert_allclose(class_means, WAVEFORM_OFFSETS, atol=0.01)
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.05])
+def test_waveforms_offset_is_the_mean_of_the_signal(noise):
+    bunch = make_waveforms(2000, noise=noise, random_state=4)
+    offset = WAVEFORM_OFFSETS[bunch.target[:, 2]]
+    mean = bunch.data.mean(axis=1)
+    np.testing.assert_array_equal(np.rint(mean), offset)
+    assert np.abs(mean - offset).max() < (1e-5 if noise == 0.0 else 0.05)
+
+
+@pytest.mark.parametrize("n_timesteps", [32, 64, 101])
+@pytest.mark.parametrize("noise", [0.0, 0.05])
+def test_waveforms_frequency_is_the_dominant_fourier_bin(n_timesteps, noise):
+    bunch = make_waveforms(1500, n_timesteps=n_timesteps, noise=noise, random_state=5)
+    magnitude, cycles = waveform_spectra(bunch)
+    dominant = np.argmax(magnitude[:, 1:], axis=1) + 1  # leave out the mean (bin 0)
+    np.testing.assert_array_equal(dominant, cycles)
+
+
+@pytest.mark.parametrize("n_timesteps", [32, 64, 101])
+def test_waveforms_waveform_shows_in_the_third_harmonic(n_timesteps):
+    clean = make_waveforms(1500, n_timesteps=n_timesteps, noise=0.0, random_state=6)
+    predicted, ratio = classify_waveforms(clean)
+    np.testing.assert_array_equal(predicted, clean.target[:, 0])
+    if n_timesteps >= 64:  # sampling (aliasing) moves the ratios little
+        expected = np.array([0.0, 1 / 3, 1 / 9])[clean.target[:, 0]]
+        assert np.abs(ratio - expected).max() < 0.01
+    noisy = make_waveforms(1500, n_timesteps=n_timesteps, random_state=6)
+    predicted, _ = classify_waveforms(noisy)
+    assert (predicted == noisy.target[:, 0]).mean() >= 0.95
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n_samples": 0}, "n_samples"),
+        ({"n_samples": 2.0}, "n_samples"),
+        ({"n_timesteps": 31}, "n_timesteps"),
+        ({"n_timesteps": 0}, "n_timesteps"),
+        ({"n_timesteps": True}, "n_timesteps"),
+        ({"noise": -0.01}, "noise"),
+        ({"noise": float("nan")}, "noise"),
+        ({"noise": "loud"}, "noise"),
+    ],
+)
+def test_waveforms_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_waveforms(**{"n_samples": 10, **kwargs})
 
 
 # --------------------------------------------------------------------------
