@@ -17,7 +17,9 @@ subspace separates, are left to the network. A clear partition that shares infor
 with a clearer one (two coarsenings of one colour, say), or depends on it (one colour
 held partly by each: together they leave empty a combination of groups that the
 independent factors the facets' prior assumes would fill), is redundant and guides
-nothing.
+nothing. Plain k-means on all directions, which shares no direction among clusterings,
+replaces the clear partition it repeats or depends on where it separates that
+partition's groups more cleanly (:func:`_prefer_plain_kmeans`).
 
 Limits, measured: with upper bounds far above a factor's true number of groups (8 for
 3 and 4), Nr-Kmeans spends the extra clusters on noise directions and can keep a product
@@ -32,7 +34,7 @@ factors folded into one partition, stay so (benchmarks/FACETS_LOG.md, session 8)
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.cluster import kmeans_plusplus
+from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_mutual_info_score, silhouette_score
 from sklearn.metrics.cluster import contingency_matrix
@@ -69,6 +71,10 @@ MAX_SHARED_INFORMATION = 0.2
 #: (benchmarks/FACETS_LOG.md, session 9).
 MIN_CELL_SHARE = 0.25
 MIN_EXPECTED_ROWS = 20
+#: How much clearer (silhouette in the span of its group centres) plain k-means at the
+#: largest number of clusters must be than the clear partition it repeats or depends on
+#: to replace it (:func:`_prefer_plain_kmeans`).
+KMEANS_MARGIN = 0.05
 #: Rows the PCA and Nr-Kmeans are fitted on; the others are assigned to the nearest centres.
 GUIDE_MAX_SAMPLES = 5000
 #: Rows projected at a time (bounds the float64 copy of the data to a chunk).
@@ -130,7 +136,9 @@ class GuidePartitions:
     labels : ndarray of shape (n_samples, n_partitions)
         Group of every sample in every partition, ``0 .. n_groups[j] - 1``.
     clarity : ndarray of shape (n_partitions,)
-        Silhouette of each partition in its own subspace (-1 for a single group).
+        Silhouette of each partition in its own subspace (-1 for a single group); for
+        a partition plain k-means found (:func:`_prefer_plain_kmeans`), in the span of
+        its group centres.
     redundant : ndarray of bool of shape (n_partitions,)
         Whether a partition shares information with a clearer clear one (adjusted mutual
         information at least :data:`MAX_SHARED_INFORMATION`): two coarsenings of one
@@ -259,7 +267,10 @@ def guide_partitions(X, n_clusters, *, n_components=GUIDE_COMPONENTS, n_init=GUI
         pca.transform(X[start:start + PROJECTION_CHUNK].astype(np.float64))
         for start in range(0, len(X), PROJECTION_CHUNK)])
     fitted_rows, sample = projected[rows[:GUIDE_MAX_SAMPLES]], rows[:CLARITY_SAMPLES]
-    partitions, _, _ = _best_start(fitted_rows, projected, sample, n_clusters, n_init, seed)
+    partitions, order, _ = _best_start(fitted_rows, projected, sample, n_clusters, n_init,
+                                       seed)
+    partitions, _, _ = _prefer_plain_kmeans(partitions, order, fitted_rows, projected, sample,
+                                            max(n_clusters), seed)
     return partitions
 
 
@@ -311,8 +322,11 @@ def guide_partitions_of_rows(read_rows, n_samples, n_clusters, *,
         return _no_guide(n_samples, n_clusterings)
     pca = PCA(dimension, random_state=seed).fit(fitted)
     projected = pca.transform(fitted)
-    partitions, order, result = _best_start(projected, projected, np.arange(CLARITY_SAMPLES),
-                                            n_clusters, n_init, seed)
+    sample = np.arange(CLARITY_SAMPLES)
+    partitions, order, result = _best_start(projected, projected, sample, n_clusters, n_init,
+                                            seed)
+    partitions, order, plain_kmeans = _prefer_plain_kmeans(
+        partitions, order, projected, projected, sample, max(n_clusters), seed)
     fitted_clusters = result.predict(projected)
     labels = []
     for start in range(0, n_samples, PROJECTION_CHUNK):
@@ -320,6 +334,7 @@ def guide_partitions_of_rows(read_rows, n_samples, n_clusters, *,
                                                           n_samples))), dtype=np.float64)
         chunk = pca.transform(chunk.reshape(len(chunk), -1))
         labels.append(np.stack([
+            plain_kmeans.predict(chunk) if j == PLAIN_KMEANS else
             _group_of_nearest(chunk, result, fitted_clusters, partitions.labels, j, column)
             for column, j in enumerate(order)], axis=1))
     return GuidePartitions(labels=np.concatenate(labels), clarity=partitions.clarity,
@@ -373,6 +388,85 @@ def _best_start(fitted_rows, rated_rows, sample, n_clusters, n_init, seed):
     cheaper_half = support[:max(1, len(contenders) // 2)]
     # Rounded, so that a support equal to the third decimal goes to the cheaper start.
     return contenders[int(np.argmax(np.round(cheaper_half, 3)))]
+
+
+#: The entry of ``order`` (the Nr-Kmeans clustering each guide partition comes from) of a
+#: partition that plain k-means found instead (:func:`_prefer_plain_kmeans`).
+PLAIN_KMEANS = -1
+
+
+@dataclass(frozen=True)
+class _MergedKMeans:
+    """Plain k-means whose clusters sitting in one clump are merged into groups."""
+
+    kmeans: KMeans
+    group_of_cluster: np.ndarray
+
+    def predict(self, projected):
+        return self.group_of_cluster[self.kmeans.predict(projected)]
+
+
+def _prefer_plain_kmeans(partitions, order, fitted_rows, rated_rows, sample, n_clusters,
+                         seed):
+    """Replace a clear guide partition by plain k-means' partition where that is a
+    clearer version of it.
+
+    Nr-Kmeans shares the data's directions among its clusterings, so a factor that
+    plain k-means separates cleanly (the strongest one, usually) can come out of it
+    blurred, or with a group split. Plain k-means at ``n_clusters`` on all directions,
+    its clusters in one clump merged, replaces the clearest clear partition it repeats
+    or depends on (as :func:`_redundant` judges) when its silhouette in the span of its
+    group centres is higher, by :data:`KMEANS_MARGIN`, than that partition's in the span
+    of its own. Both are rated in such a span so that they compare; the partitions are
+    then sorted and judged for redundancy again.
+
+    Returns
+    -------
+    partitions : GuidePartitions
+    order : ndarray of int
+        As :func:`_best_start` gives it, with :data:`PLAIN_KMEANS` for a partition
+        replaced.
+    plain_kmeans : _MergedKMeans
+        Assigns new rows (projected) to the groups of plain k-means.
+    """
+    kmeans = KMeans(n_clusters, n_init=10, random_state=seed).fit(fitted_rows)
+    clusters = kmeans.predict(rated_rows)
+    merged = _merge_clumps(rated_rows, clusters)
+    used, first = np.unique(clusters, return_index=True)
+    group_of_cluster = np.zeros(n_clusters, dtype=np.int64)
+    group_of_cluster[used] = merged[first]
+    plain_kmeans = _MergedKMeans(kmeans, group_of_cluster)
+    clarity = _centre_span_clarity(rated_rows, merged, sample)
+    if clarity < MIN_CLARITY:
+        return partitions, order, plain_kmeans
+    for column in np.flatnonzero(partitions.clear()):
+        labels = partitions.labels[:, column]
+        if (adjusted_mutual_info_score(labels[sample], merged[sample])
+                < MAX_SHARED_INFORMATION and not _dependent(labels, merged)):
+            continue
+        if clarity <= _centre_span_clarity(rated_rows, labels, sample) + KMEANS_MARGIN:
+            return partitions, order, plain_kmeans
+        all_labels, all_clarity = partitions.labels.copy(), partitions.clarity.copy()
+        all_labels[:, column], all_clarity[column] = merged, clarity
+        order = np.array(order).copy()
+        order[column] = PLAIN_KMEANS
+        by_clarity = np.argsort(-all_clarity, kind="stable")
+        all_labels, all_clarity = all_labels[:, by_clarity], all_clarity[by_clarity]
+        partitions = GuidePartitions(labels=all_labels, clarity=all_clarity,
+                                     redundant=_redundant(all_labels, all_clarity, sample))
+        return partitions, order[by_clarity], plain_kmeans
+    return partitions, order, plain_kmeans
+
+
+def _centre_span_clarity(coordinates, labels, sample):
+    """Silhouette of ``labels`` on the rows ``sample`` in the span of its group centres."""
+    groups = np.unique(labels)
+    if len(groups) < 2 or not 1 < len(np.unique(labels[sample])) < len(sample):
+        return -1.0  # a silhouette needs 2 to n - 1 groups, as in _rated_partitions
+    centres = np.stack([coordinates[labels == group].mean(axis=0) for group in groups])
+    basis, _ = np.linalg.qr((centres - centres.mean(axis=0)).T)
+    return float(silhouette_score(coordinates[sample] @ basis[:, :len(groups) - 1],
+                                  labels[sample]))
 
 
 def _support(clear_labels):

@@ -243,3 +243,44 @@ def test_the_guide_keeps_the_cheap_start_whose_partitions_recur_in_the_others(mo
     assert _choose_among(monkeypatch, [(10.0, mixed_start, [0.9, 0.6]),
                                        (11.0, true_start, [0.9, 0.6]),
                                        (12.0, true_start, [0.9, 0.6])]) == 10.0
+
+
+def _split_factor_data(seed=0):
+    """A strong factor (3 far-apart clumps) and a weaker one (4 groups) in other
+    directions, with noise: the rows plain k-means at 3 clusters separates cleanly."""
+    rng = np.random.default_rng(seed)
+    strong, weak = rng.integers(3, size=900), rng.integers(4, size=900)
+    angles = np.linspace(0, 2 * np.pi, 4)[:3]
+    X = np.c_[12 * np.cos(angles[strong]), 12 * np.sin(angles[strong]),
+              3 * (weak % 2), 3 * (weak // 2), rng.normal(size=(900, 4))]
+    return X + rng.normal(scale=0.5, size=X.shape), strong, weak, rng
+
+
+def test_plain_kmeans_replaces_a_blurred_guide_partition_it_finds_clearer():
+    from skmfc.guide import PLAIN_KMEANS, _prefer_plain_kmeans, _redundant
+    X, strong, weak, rng = _split_factor_data()
+    # Nr-Kmeans' version of the strong factor has one group cut in two at random.
+    split = np.where((strong == 0) & (rng.random(900) < 0.5), 3, strong)
+    every_row = np.arange(900)
+    labels, clarity = np.c_[weak, split], np.array([0.8, 0.6])
+    guide = GuidePartitions(labels, clarity, _redundant(labels, clarity, every_row))
+    replaced, order, plain_kmeans = _prefer_plain_kmeans(guide, np.array([0, 1]), X, X,
+                                                         every_row, 3, 0)
+    assert PLAIN_KMEANS in order
+    column = int(np.flatnonzero(order == PLAIN_KMEANS)[0])
+    assert adjusted_rand_score(strong, replaced.labels[:, column]) == 1.0
+    assert replaced.clear().all()  # the weaker factor is kept beside it
+    assert best_ari(replaced.labels, weak) == 1.0
+    # New rows go to plain k-means' groups as the training rows did.
+    np.testing.assert_array_equal(plain_kmeans.predict(X), replaced.labels[:, column])
+
+
+def test_plain_kmeans_leaves_a_guide_partition_that_is_as_clear():
+    from skmfc.guide import PLAIN_KMEANS, _prefer_plain_kmeans, _redundant
+    X, strong, weak, _ = _split_factor_data(seed=1)
+    every_row = np.arange(900)
+    labels, clarity = np.c_[strong, weak], np.array([0.9, 0.8])
+    guide = GuidePartitions(labels, clarity, _redundant(labels, clarity, every_row))
+    kept, order, _ = _prefer_plain_kmeans(guide, np.array([1, 0]), X, X, every_row, 3, 0)
+    assert PLAIN_KMEANS not in order and order.tolist() == [1, 0]
+    np.testing.assert_array_equal(kept.labels, labels)
