@@ -111,14 +111,23 @@ def _check_int(value, name, low, high=None):
 def _make_bunch(images, target, target_names, target_categories, descr):
     """Assemble the common Bunch from channel-last float32 images."""
     images = np.ascontiguousarray(images, dtype=np.float32)
+    return _make_rows_bunch(images.reshape(len(images), -1), target, target_names,
+                            target_categories, descr, images=images)
+
+
+def _make_rows_bunch(data, target, target_names, target_categories, descr, *, images=None,
+                     **extra):
+    """Assemble the common Bunch from float32 rows (``images`` None where they are not
+    images); ``extra`` fields are added as given."""
     return Bunch(
-        data=images.reshape(len(images), -1),
+        data=np.ascontiguousarray(data, dtype=np.float32),
         images=images,
         target=np.ascontiguousarray(target, dtype=np.int64),
         target_names=tuple(target_names),
         target_categories={name: tuple(target_categories[name]) for name in target_names},
-        image_shape=tuple(int(size) for size in images.shape[1:]),
+        image_shape=None if images is None else tuple(int(size) for size in images.shape[1:]),
         DESCR=descr,
+        **extra,
     )
 
 
@@ -1601,15 +1610,8 @@ def make_waveforms(
         f"std {noise:g} on every sample. The phase makes waveform and frequency non-linear "
         "in the samples (they show in the magnitude of the Fourier transform).\n"
     )
-    return Bunch(
-        data=np.ascontiguousarray(signals, dtype=np.float32),
-        images=None,
-        target=np.ascontiguousarray(target, dtype=np.int64),
-        target_names=("waveform", "frequency", "offset"),
-        target_categories=categories,
-        image_shape=None,
-        DESCR=descr,
-    )
+    return _make_rows_bunch(signals, target, ("waveform", "frequency", "offset"), categories,
+                            descr)
 
 
 # --------------------------------------------------------------------------
@@ -1812,19 +1814,10 @@ def make_tabular_facets(
         f"{n_noise_features} pure-noise column(s); column order shuffled; "
         "feature_groups gives each column's grouping (-1: noise).\n"
     )
-    return Bunch(
-        data=np.ascontiguousarray(data, dtype=np.float32),
-        images=None,
-        target=np.ascontiguousarray(target, dtype=np.int64),
-        target_names=target_names,
-        target_categories={
-            name: tuple(str(code) for code in range(k))
-            for name, k in zip(target_names, n_clusters)
-        },
-        image_shape=None,
-        DESCR=descr,
-        feature_groups=feature_groups,
-    )
+    categories = {name: [str(code) for code in range(k)]
+                  for name, k in zip(target_names, n_clusters)}
+    return _make_rows_bunch(data, target, target_names, categories, descr,
+                            feature_groups=feature_groups)
 
 
 # --------------------------------------------------------------------------
