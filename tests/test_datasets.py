@@ -83,13 +83,24 @@ def test_coloured_digits_repeats_and_digit_subset():
     assert not np.array_equal(first, second)
 
 
-def test_coloured_digits_is_deterministic_given_random_state():
-    first = make_coloured_digits(n_repeats=2, random_state=42)
-    second = make_coloured_digits(n_repeats=2, random_state=np.random.RandomState(42))
-    other = make_coloured_digits(n_repeats=2, random_state=43)
+@pytest.mark.parametrize("make, kwargs, seed", [
+    (make_coloured_digits, {"n_repeats": 2}, 42),
+    (make_shapes, {"n_samples": 200}, 7),
+    (make_stick_figures, {"n_samples": 200}, 3),
+    (make_glyphs, {"n_samples": 300}, 5),
+    (make_sprites, {"n_samples": 200}, 9),
+    (make_faces, {"n_samples": 200}, 9),
+    (make_bars, {"n_samples": 200}, 9),
+    (make_waveforms, {"n_samples": 200}, 9),
+])
+def test_generators_are_deterministic_given_random_state(make, kwargs, seed):
+    first = make(**kwargs, random_state=seed)
+    second = make(**kwargs, random_state=np.random.RandomState(seed))
+    other = make(**kwargs, random_state=seed + 1)
     np.testing.assert_array_equal(first.data, second.data)
     np.testing.assert_array_equal(first.target, second.target)
     assert not np.array_equal(first.target, other.target)
+    assert not np.array_equal(first.data, other.data)
 
 
 def test_palettes_are_disjoint_and_distinct():
@@ -184,15 +195,6 @@ def test_shapes_every_image_size_works(image_size):
     bunch = make_shapes(20, image_size=image_size, random_state=0)
     assert_common_bunch(bunch, (image_size, image_size, 3), SHAPES_FACETS)
     assert np.isfinite(bunch.data).all()
-
-
-def test_shapes_is_deterministic_given_random_state():
-    first = make_shapes(200, random_state=7)
-    second = make_shapes(200, random_state=np.random.RandomState(7))
-    other = make_shapes(200, random_state=8)
-    np.testing.assert_array_equal(first.data, second.data)
-    np.testing.assert_array_equal(first.target, second.target)
-    assert not np.array_equal(first.target, other.target)
 
 
 def test_shapes_parameters_set_the_number_of_categories():
@@ -633,15 +635,6 @@ def test_stick_figures_every_image_size_works(image_size, jitter):
     assert ((bunch.data > 0.3).mean(axis=1) > 0.08).all()
 
 
-def test_stick_figures_is_deterministic_given_random_state():
-    first = make_stick_figures(200, random_state=3)
-    second = make_stick_figures(200, random_state=np.random.RandomState(3))
-    other = make_stick_figures(200, random_state=4)
-    np.testing.assert_array_equal(first.data, second.data)
-    np.testing.assert_array_equal(first.target, second.target)
-    assert not np.array_equal(first.target, other.target)
-
-
 def test_stick_figures_parameters_set_the_number_of_categories():
     bunch = make_stick_figures(400, n_upper_poses=4, n_lower_poses=2, random_state=0)
     assert bunch.target_categories["upper"] == UPPER_POSES
@@ -813,15 +806,6 @@ def test_glyphs_every_image_size_works(image_size):
     assert lit.min() >= 11 * scale**2
 
 
-def test_glyphs_is_deterministic_given_random_state():
-    first = make_glyphs(300, random_state=5)
-    second = make_glyphs(300, random_state=np.random.RandomState(5))
-    other = make_glyphs(300, random_state=6)
-    np.testing.assert_array_equal(first.data, second.data)
-    np.testing.assert_array_equal(first.target, second.target)
-    assert not np.array_equal(first.target, other.target)
-
-
 def test_glyphs_parameters_set_the_number_of_categories():
     bunch = make_glyphs(600, n_letters=10, n_colours=6, n_corners=2, random_state=0)
     assert bunch.target_categories["letter"] == GLYPH_LETTERS
@@ -971,15 +955,6 @@ def test_sprites_every_image_size_works_and_keeps_sprites_whole(image_size):
         np.testing.assert_allclose(area[same], area[same][0], rtol=1e-4)
 
 
-def test_sprites_is_deterministic_given_random_state():
-    first = make_sprites(200, random_state=9)
-    second = make_sprites(200, random_state=np.random.RandomState(9))
-    other = make_sprites(200, random_state=10)
-    np.testing.assert_array_equal(first.data, second.data)
-    np.testing.assert_array_equal(first.target, second.target)
-    assert not np.array_equal(first.target, other.target)
-
-
 def test_sprites_parameters_set_the_number_of_categories():
     bunch = make_sprites(
         800, n_shapes=4, n_scales=1, n_positions=2, n_colours=6, random_state=0
@@ -1070,15 +1045,6 @@ def test_faces_fields_and_categories():
     assert FACE_MOUTHS == ("smile", "frown", "open")
 
 
-def test_faces_is_deterministic_given_random_state():
-    first = make_faces(200, random_state=9)
-    second = make_faces(200, random_state=np.random.RandomState(9))
-    other = make_faces(200, random_state=10)
-    np.testing.assert_array_equal(first.data, second.data)
-    np.testing.assert_array_equal(first.target, second.target)
-    assert not np.array_equal(first.target, other.target)
-
-
 def test_faces_parameters_set_the_number_of_categories_and_factors_are_uniform():
     bunch = make_faces(600, n_colours=6, n_eyes=1, n_mouths=2, random_state=0)
     assert bunch.target_categories["colour"] == tuple(FOREGROUND_PALETTE)
@@ -1154,16 +1120,6 @@ def test_bars_fields_and_categories():
         "colour": ("red", "green", "blue"),
     }
     assert "Crossing bars" in bunch.DESCR
-
-
-def test_bars_is_deterministic_given_random_state():
-    first = make_bars(200, random_state=9)
-    second = make_bars(200, random_state=np.random.RandomState(9))
-    other = make_bars(200, random_state=10)
-    np.testing.assert_array_equal(first.data, second.data)
-    np.testing.assert_array_equal(first.target, second.target)
-    assert not np.array_equal(first.target, other.target)
-    assert not np.array_equal(first.data, other.data)
 
 
 def test_bars_parameters_set_the_number_of_categories_and_factors_are_uniform():
@@ -1322,16 +1278,6 @@ def test_waveforms_fields_and_categories():
     for words in ("sine", "phase", "amplitude", "std 0.05"):
         assert words in bunch.DESCR
     assert_independent_and_uniform(make_waveforms(3000, random_state=0).target, (3, 3, 3))
-
-
-def test_waveforms_is_deterministic_given_random_state():
-    first = make_waveforms(200, random_state=9)
-    second = make_waveforms(200, random_state=np.random.RandomState(9))
-    other = make_waveforms(200, random_state=10)
-    np.testing.assert_array_equal(first.data, second.data)
-    np.testing.assert_array_equal(first.target, second.target)
-    assert not np.array_equal(first.target, other.target)
-    assert not np.array_equal(first.data, other.data)
 
 
 @pytest.mark.parametrize("n_samples, n_timesteps", [(1, 32), (37, 64), (500, 101)])
