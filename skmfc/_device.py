@@ -11,6 +11,12 @@ import torch
 
 # Arithmetic of the training steps (see MFCVAEClustering's ``precision``).
 PRECISIONS = ("float32", "tf32", "bfloat16")
+#: Matrix-product FLOPs of one training step from which ``precision="auto"`` trains in
+#: bfloat16 on a CPU with bfloat16 units: on a 2-vCPU AMD EPYC with AVX512-BF16, steps
+#: of 2 GFLOP or more ran 1.5-2.1x as fast in bfloat16 and steps under 0.7 GFLOP slower
+#: than in float32 (benchmarks/RESULTS.md, "bfloat16 on the CPU, second look"). The
+#: default network on the facet suite's data does 0.3-0.7 GFLOP, the paper's MNIST one 9.
+AUTO_BFLOAT16_FLOPS = 2e9
 # Training data larger than this fraction of a GPU's free memory stay in host memory.
 DEVICE_DATA_FRACTION = 0.5
 
@@ -82,13 +88,42 @@ def device_of(module):
     return next(module.parameters()).device
 
 
-def resolve_precision(precision):
-    """The training arithmetic that ``precision`` asks for: ``"auto"`` is float32,
-    torch's own default."""
-    precision = "float32" if precision == "auto" else precision
+def resolve_precision(precision, device=None, flops_per_step=0):
+    """The training arithmetic that ``precision`` asks for.
+
+    ``"auto"`` is ``"bfloat16"`` on a CPU with bfloat16 units (:func:`cpu_has_bfloat16`)
+    when a training step's matrix products take at least :data:`AUTO_BFLOAT16_FLOPS`,
+    and float32, torch's own default, otherwise.
+
+    Parameters
+    ----------
+    precision : {"auto", "float32", "tf32", "bfloat16"}
+        What the user asked for.
+    device : torch.device, optional
+        The device training runs on; without it ``"auto"`` is float32.
+    flops_per_step : float, default=0
+        Floating-point operations of one training step's matrix products
+        (:meth:`skmfc.nn.MFCVAE.linear_flops_per_sample` times the batch size).
+
+    Returns
+    -------
+    str
+        One of :data:`PRECISIONS`.
+    """
+    if precision == "auto":
+        large_cpu_step = (device is not None and device.type == "cpu"
+                          and flops_per_step >= AUTO_BFLOAT16_FLOPS)
+        return "bfloat16" if large_cpu_step and cpu_has_bfloat16() else "float32"
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     return precision
+
+
+def cpu_has_bfloat16():
+    """Whether this CPU multiplies bfloat16 matrices in hardware (AVX512-BF16 or AMX)."""
+    checks = (getattr(torch.cpu, "_is_avx512_bf16_supported", None),
+              getattr(torch.cpu, "_is_amx_tile_supported", None))
+    return any(check is not None and check() for check in checks)
 
 
 def set_tensor_float32(matmul, cudnn):

@@ -209,12 +209,15 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         TF32 tensor cores (inputs rounded to 10 mantissa bits, float32 accumulation;
         the rest in float32): much faster on Ampere and later GPUs; on the CPU it is
         ``"float32"``. ``"bfloat16"`` runs the forward pass under bfloat16 autocast, on
-        CUDA and on the CPU (matrix products in bfloat16; the weights and the optimizer
-        in float32): 1.8-2.0x float32's speed for the paper's MNIST network on an
-        AVX512-BF16 CPU, with an ELBO 0.15 % lower on average over 4 seeds but a
-        digit facet 0.03 lower in majority accuracy, and slower than float32 for small
-        networks (``benchmarks/RESULTS.md``, "bfloat16 on the CPU, second look").
-        ``"auto"`` is ``"float32"``, torch's own default; ``precision_`` says which
+        CUDA and on the CPU (matrix products in bfloat16; the posterior's parameters, the
+        loss, the weights and the optimizer in float32): on an AVX512-BF16 CPU it trained
+        the paper's MNIST network 1.8x as fast as float32 to the same ELBO and digit
+        facet (6 seeds), and it is slower than float32 for small networks
+        (``benchmarks/RESULTS.md``, "bfloat16 on the CPU, third look"). ``"auto"`` is
+        ``"bfloat16"`` on a CPU with bfloat16 units (AVX512-BF16 or AMX) when a training
+        step's fully connected products take at least 2 GFLOP (the paper's MNIST
+        network: 9; the default network on 784 features: 0.4), and ``"float32"``,
+        torch's own default, otherwise (on GPUs too); ``precision_`` says which
         arithmetic a fit used. Prediction is always in float32 or better.
     strategy : {"auto", "single", "ddp"}, default="auto"
         How ``fit`` trains when the script runs in several processes, e.g. launched
@@ -306,7 +309,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     device_ : torch.device
         Device the model lives on.
     precision_ : {"float32", "tf32", "bfloat16"}
-        ``precision`` as training applied it (``"auto"`` is ``"float32"``; ``"tf32"``
+        ``precision`` as training applied it (``"auto"`` resolved; ``"tf32"``
         computes in float32 on the CPU).
     module_ : skmfc.nn.MFCVAE
         The trained torch module.
@@ -502,7 +505,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         score_seed = self._seed if warm else seed
         if self._progressive(guided=False, warm=warm):
             split_epochs(self.max_iter, self.n_facets)  # says so now if max_iter is too few
-        options = self._train_options(layout, len(X_fit), device, warm)
+        options = self._train_options(layout, config, len(X_fit), device, warm)
         try:
             X_train = self._training_input(X_fit, device)
             X_held_out = None if X_validation is None else self._training_input(X_validation,
@@ -658,11 +661,14 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             categorical_posterior=self.categorical_posterior,
             architecture=layout.architecture)
 
-    def _train_options(self, layout, n_train, device, warm):
+    def _train_options(self, layout, config, n_train, device, warm):
         """The configuration of :func:`skmfc.training.train` shared by every restart."""
+        batch_size = min(self.batch_size, n_train)
+        with torch.device("meta"):  # only the layer shapes, nothing allocated
+            flops_per_step = MFCVAE.from_config(config).linear_flops_per_sample() * batch_size
         return _TrainOptions(
             optimisation=OptimisationConfig(
-                batch_size=min(self.batch_size, n_train), learning_rate=self.learning_rate,
+                batch_size=batch_size, learning_rate=self.learning_rate,
                 free_nats=tuple(self.free_bits * d for d in layout.latent_dims)),
             # A warm start goes on from a trained module: its priors are not fitted again.
             priors=PriorConfig(
@@ -671,7 +677,8 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                 refit_fraction=self.prior_refit_fraction,
                 min_cluster_share=self.min_cluster_share),
             faults=FaultConfig(n_iter_no_change=self.n_iter_no_change, tol=self.tol),
-            engine=EngineConfig(precision=resolve_precision(self.precision),
+            engine=EngineConfig(precision=resolve_precision(self.precision, device,
+                                                            flops_per_step),
                                 cuda_graphs=uses_cuda_graphs(device)))
 
     def _record_training(self, X, warm, seed, module, device, layout, options, history,

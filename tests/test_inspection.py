@@ -212,3 +212,33 @@ def test_auto_never_picks_the_untested_mps(monkeypatch):
     monkeypatch.setattr(skmfc._device, "device_available", lambda device: True)
     assert skmfc._device.resolve_device("auto") == torch.device("cpu")
     assert skmfc._device.resolve_device("mps") == torch.device("mps")
+
+
+def test_auto_precision_is_bfloat16_only_for_large_steps_on_a_cpu_with_bfloat16_units(
+        monkeypatch):
+    resolve, cpu = skmfc._device.resolve_precision, torch.device("cpu")
+    large = skmfc._device.AUTO_BFLOAT16_FLOPS
+    monkeypatch.setattr(skmfc._device, "cpu_has_bfloat16", lambda: True)
+    assert resolve("auto", cpu, large) == "bfloat16"
+    assert resolve("auto", cpu, 0.99 * large) == "float32"
+    assert resolve("auto", torch.device("cuda"), large) == "float32"
+    assert resolve("auto") == "float32"
+    assert resolve("float32", cpu, large) == "float32"  # asked for by name: kept
+    monkeypatch.setattr(skmfc._device, "cpu_has_bfloat16", lambda: False)
+    assert resolve("auto", cpu, large) == "float32"
+    assert resolve("bfloat16", cpu, 0) == "bfloat16"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        resolve("half", cpu, large)
+
+
+def test_an_estimator_counts_its_network_to_choose_the_precision(monkeypatch):
+    monkeypatch.setattr(skmfc._device, "cpu_has_bfloat16", lambda: True)
+    X = np.random.default_rng(0).random((64, 784), dtype=np.float32)
+    # The paper's MNIST network: 17.6 MFLOP per sample, 1.1 GFLOP for the 64 rows here,
+    # 9.0 for its batches of 512.
+    paper = dict(n_facets=2, hidden_sizes=(500, 2000), max_iter=1, guide=None,
+                 device="cpu", random_state=0)
+    assert MFCVAEClustering(**paper, batch_size=64).fit(X).precision_ == "float32"
+    many = np.concatenate([X] * 8)
+    assert MFCVAEClustering(**paper, batch_size=512).fit(many).precision_ == "bfloat16"
+    assert tiny_estimator().fit(X[:, :6]).precision_ == "float32"

@@ -39,8 +39,16 @@ class GaussianHeads(nn.Module):
     def forward(self, features):
         # One product for both heads: the backward then writes the (batch x width)
         # input gradient once instead of twice and adding.
-        both = F.linear(features, torch.cat([self.mean.weight, self.log_variance.weight]),
-                        torch.cat([self.mean.bias, self.log_variance.bias]))
+        weight = torch.cat([self.mean.weight, self.log_variance.weight])
+        bias = torch.cat([self.mean.bias, self.log_variance.bias])
+        if features.dtype in (torch.bfloat16, torch.float16):
+            # Under reduced-precision autocast the posterior's parameters stay float32:
+            # the KL terms and the cluster posteriors are built from them, and this
+            # product is a small share of the step's arithmetic.
+            with torch.autocast(features.device.type, enabled=False):
+                both = F.linear(features.float(), weight, bias)
+        else:
+            both = F.linear(features, weight, bias)
         return both.split(self.mean.out_features, dim=-1)
 
 

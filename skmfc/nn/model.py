@@ -85,6 +85,23 @@ class MFCVAE(nn.Module):
         """Build a module from the dict stored in ``module.config``."""
         return cls(**config)
 
+    def linear_flops_per_sample(self):
+        """Floating-point operations of the fully connected layers' matrix products in
+        one training step, per sample.
+
+        ``2 * in * out`` forward and ``4 * in * out`` backward (the input's and the
+        weight's gradients) for every ``nn.Linear``, and ``2 * in * out`` backward for the
+        first encoder layer, whose input needs no gradient. Convolutions are not counted.
+        Works on a module built on the ``meta`` device.
+        """
+        first = self.encoder.blocks[0][0] if self.config["architecture"] == "mlp" else None
+        total = 0
+        for layer in self.modules():
+            if isinstance(layer, nn.Linear):
+                products = layer.in_features * layer.out_features
+                total += (4 if layer is first else 6) * products
+        return total
+
     # ------------------------------------------------------------------ inference
     def encode(self, x):
         """Posterior ``q(z_j | x)`` of every facet.
