@@ -80,17 +80,10 @@ def matmul_peak(device, dtype=torch.float32, sizes=None, repeats=5):
 
 
 def matmul_flops_per_sample(module):
-    """Matrix-product FLOPs of one training step per sample (:meth:`MFCVAE.linear_flops_per_sample`;
-    the authors' module is counted the same way)."""
-    if hasattr(module, "linear_flops_per_sample"):
-        return module.linear_flops_per_sample()
-    total = 0
-    for name, layer in module.named_modules():
-        if isinstance(layer, torch.nn.Linear):
-            products = layer.in_features * layer.out_features
-            fed_by_data = name == "encoder.blocks.0.0"
-            total += 2 * products + (2 if fed_by_data else 4) * products
-    return total
+    """Matrix-product FLOPs of one training step per sample, of skmfc's module and of the
+    authors' one alike (:func:`skmfc.nn.model.linear_flops_per_sample`)."""
+    from skmfc.nn.model import linear_flops_per_sample
+    return linear_flops_per_sample(module)
 
 
 class ResidentMemoryPeak:

@@ -13,9 +13,10 @@ import torch
 PRECISIONS = ("float32", "tf32", "bfloat16")
 #: Matrix-product FLOPs of one training step from which ``precision="auto"`` trains in
 #: bfloat16 on a CPU with bfloat16 units: on a 2-vCPU AMD EPYC with AVX512-BF16, steps
-#: of 2 GFLOP or more ran 1.5-2.1x as fast in bfloat16 and steps under 0.7 GFLOP slower
-#: than in float32 (benchmarks/RESULTS.md, "bfloat16 on the CPU, second look"). The
-#: default network on the facet suite's data does 0.3-0.7 GFLOP, the paper's MNIST one 9.
+#: of 2 GFLOP or more ran 1.5-2.1x as fast in bfloat16, steps under 0.7 GFLOP at
+#: 0.68-1.02x float32's speed (benchmarks/RESULTS.md, "bfloat16 on the CPU, second
+#: look"). The default network on the facet suite's data does 0.3-0.7 GFLOP, the paper's
+#: MNIST one 9.
 AUTO_BFLOAT16_FLOPS = 2e9
 # Training data larger than this fraction of a GPU's free memory stay in host memory.
 DEVICE_DATA_FRACTION = 0.5

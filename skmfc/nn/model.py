@@ -87,20 +87,8 @@ class MFCVAE(nn.Module):
 
     def linear_flops_per_sample(self):
         """Floating-point operations of the fully connected layers' matrix products in
-        one training step, per sample.
-
-        ``2 * in * out`` forward and ``4 * in * out`` backward (the input's and the
-        weight's gradients) for every ``nn.Linear``, and ``2 * in * out`` backward for the
-        first encoder layer, whose input needs no gradient. Convolutions are not counted.
-        Works on a module built on the ``meta`` device.
-        """
-        first = self.encoder.blocks[0][0] if self.config["architecture"] == "mlp" else None
-        total = 0
-        for layer in self.modules():
-            if isinstance(layer, nn.Linear):
-                products = layer.in_features * layer.out_features
-                total += (4 if layer is first else 6) * products
-        return total
+        one training step, per sample (:func:`linear_flops_per_sample`)."""
+        return linear_flops_per_sample(self)
 
     # ------------------------------------------------------------------ inference
     def encode(self, x):
@@ -243,6 +231,36 @@ class MFCVAE(nn.Module):
         cluster_mass = [torch.softmax(facet_scores.detach(), dim=-1).sum(0)
                         for facet_scores in scores]
         return loss, elbo.detach(), cluster_mass
+
+
+def linear_flops_per_sample(module):
+    """Floating-point operations of a ladder module's fully connected matrix products in
+    one training step, per sample.
+
+    ``2 * in * out`` forward and ``4 * in * out`` backward (the input's and the weight's
+    gradients) for every ``nn.Linear``, and ``2 * in * out`` backward for the first layer
+    of an MLP ladder encoder, whose input needs no gradient. Convolutions are not
+    counted. Works on a module built on the ``meta`` device.
+
+    Parameters
+    ----------
+    module : nn.Module
+        A module whose ``encoder`` is a ladder encoder (:class:`MFCVAE`, or any model
+        built on :class:`~skmfc.nn.ladder.MLPLadderEncoder`).
+
+    Returns
+    -------
+    int
+        FLOPs per sample.
+    """
+    encoder = module.encoder
+    first = encoder.blocks[0][0] if isinstance(encoder, MLPLadderEncoder) else None
+    total = 0
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear):
+            products = layer.in_features * layer.out_features
+            total += (4 if layer is first else 6) * products
+    return total
 
 
 def _standard_normal_like(tensor, generator=None):
