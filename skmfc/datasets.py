@@ -31,8 +31,8 @@ and ``images`` and ``image_shape`` are None.
 
 Generators (:func:`make_coloured_digits`, :func:`make_shapes`,
 :func:`make_stick_figures`, :func:`make_glyphs`, :func:`make_sprites`,
-:func:`make_faces`, :func:`make_bars`, :func:`make_waveforms`,
-:func:`make_tabular_facets`) need nothing but numpy and scikit-learn. Loaders
+:func:`make_faces`, :func:`make_bars`, :func:`make_clocks`,
+:func:`make_waveforms`, :func:`make_tabular_facets`) need nothing but numpy and scikit-learn. Loaders
 (:func:`load_mnist`, :func:`load_svhn`, :func:`load_shapes3d`) read local files
 only and never download anything.
 """
@@ -56,6 +56,8 @@ __all__ = [
     "SPRITE_SHAPES",
     "FACE_EYES",
     "FACE_MOUTHS",
+    "CLOCK_HOURS",
+    "CLOCK_MINUTE_ANGLES",
     "make_coloured_digits",
     "make_shapes",
     "make_stick_figures",
@@ -63,6 +65,7 @@ __all__ = [
     "make_sprites",
     "make_faces",
     "make_bars",
+    "make_clocks",
     "make_waveforms",
     "make_tabular_facets",
     "load_mnist",
@@ -319,9 +322,9 @@ def _object_mask_and_shading(shape, height, x, y):
 
 
 def _block_mean(fine, factor):
-    """Average non-overlapping factor x factor blocks of a 2-D array."""
-    size = fine.shape[0] // factor
-    return fine.reshape(size, factor, size, factor).mean(axis=(1, 3))
+    """Average non-overlapping factor x factor blocks over the last two axes."""
+    size = fine.shape[-1] // factor
+    return fine.reshape(*fine.shape[:-2], size, factor, size, factor).mean(axis=(-3, -1))
 
 
 def _shape_layers(shapes, scales, image_size):
@@ -1482,6 +1485,172 @@ def make_bars(
         f"still cross); Gaussian pixel noise of std {_BAR_NOISE:g}.\n"
     )
     return _make_bunch(images, target, ("row", "column", "colour"), categories, descr)
+
+
+# --------------------------------------------------------------------------
+# Clocks
+# --------------------------------------------------------------------------
+
+#: Directions of the hour hand drawn by :func:`make_clocks` (o'clock).
+CLOCK_HOURS = ("12", "3", "6", "9")
+#: Directions of the minute hand drawn by :func:`make_clocks`, in degrees clockwise
+#: from 12 o'clock; none lies on an hour direction, so the hands never coincide.
+CLOCK_MINUTE_ANGLES = (45, 165, 285)
+_CLOCK_HOUR_ANGLES = (0, 90, 180, 270)
+_CLOCK_DIAL_COLOURS = ("white", "grey", "navy")  # of BACKGROUND_PALETTE
+_CLOCK_BACKDROP = 0.08
+# Layout in image-size units, from the image's centre.
+_CLOCK_DIAL_RADIUS = 0.44
+_CLOCK_HOUR_HAND = (0.22, 0.065)  # length, half-width
+_CLOCK_MINUTE_HAND = (0.36, 0.035)
+_CLOCK_CHUNK = 256  # images drawn at a time (the supersampled grid is large)
+
+
+def _hand_coverage(y, x, angles, length, half_width):
+    """Supersampled mask of one hand per image, from the centre towards ``angles``
+    (radians clockwise from up); ``y`` and ``x`` are fine-grid coordinates relative to
+    the centre, in image units. Returns bool of shape (len(angles), *y.shape)."""
+    dy, dx = -np.cos(angles)[:, None, None], np.sin(angles)[:, None, None]
+    along = np.clip(y * dy + x * dx, 0.0, length)
+    return np.hypot(y - along * dy, x - along * dx) <= half_width
+
+
+def make_clocks(
+    n_samples=2000,
+    *,
+    image_size=20,
+    n_dials=3,
+    n_hand_colours=3,
+    n_hours=4,
+    n_minutes=3,
+    angle_jitter=10.0,
+    noise=0.02,
+    random_state=None,
+):
+    """Draw an analogue clock face: a coloured dial with two coloured hands.
+
+    Four factors are drawn independently and uniformly for every image:
+
+    ``"dial"``
+        The dial's colour: white, grey and navy of :data:`BACKGROUND_PALETTE`,
+        the first ``n_dials`` of them. The dial fills about 60 % of the image.
+    ``"hands"``
+        The colour of both hands, the first ``n_hand_colours`` of
+        :data:`FOREGROUND_PALETTE`.
+    ``"hour"``
+        Where the short, thick hour hand points: the first ``n_hours`` of
+        :data:`CLOCK_HOURS` (12, 3, 6 and 9 o'clock).
+    ``"minute"``
+        Where the long, thin minute hand points: the first ``n_minutes`` of
+        :data:`CLOCK_MINUTE_ANGLES` (degrees clockwise from 12 o'clock).
+
+    The hands' directions are thin, local strokes whose pixels take the hands'
+    colour: a weak factor drawn in the colour of another.
+
+    Nuisance variation: each hand's angle is moved by its own uniform random
+    amount in ``[-angle_jitter, angle_jitter]`` degrees, and Gaussian noise of
+    standard deviation ``noise`` is added to every pixel (then clipped to
+    [0, 1]). The dial sits on a near-black backdrop; edges are anti-aliased by
+    supersampling.
+
+    Parameters
+    ----------
+    n_samples : int, default=2000
+        Number of images.
+    image_size : int, default=20
+        Height and width of the square images, from 16 to 128.
+    n_dials : int, default=3
+        Number of dial colours, from 1 to 3.
+    n_hand_colours : int, default=3
+        Number of hand colours, from 1 to 6.
+    n_hours : int, default=4
+        Number of hour-hand directions, from 1 to 4.
+    n_minutes : int, default=3
+        Number of minute-hand directions, from 1 to 3.
+    angle_jitter : float, default=10.0
+        Largest random turn of each hand, in degrees, from 0 to 20 (the
+        directions of different categories are at least 45 degrees apart).
+    noise : float, default=0.02
+        Standard deviation of the pixel noise, from 0 to 0.2.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the factor, angle and noise draws; pass an int for reproducible
+        output.
+
+    Returns
+    -------
+    :class:`~sklearn.utils.Bunch`
+        The common fields described in :mod:`skmfc.datasets`, with
+        ``image_size x image_size x 3`` images and the facets ``("dial",
+        "hands", "hour", "minute")``.
+
+    Examples
+    --------
+    >>> from skmfc.datasets import make_clocks
+    >>> bunch = make_clocks(100, random_state=0)
+    >>> bunch.images.shape
+    (100, 20, 20, 3)
+    >>> bunch.target_names
+    ('dial', 'hands', 'hour', 'minute')
+    >>> bunch.target_categories["hour"]
+    ('12', '3', '6', '9')
+    """
+    n_samples = _check_int(n_samples, "n_samples", 1)
+    image_size = _check_int(image_size, "image_size", 16, 128)
+    sizes = (_check_int(n_dials, "n_dials", 1, len(_CLOCK_DIAL_COLOURS)),
+             _check_int(n_hand_colours, "n_hand_colours", 1, len(FOREGROUND_PALETTE)),
+             _check_int(n_hours, "n_hours", 1, len(CLOCK_HOURS)),
+             _check_int(n_minutes, "n_minutes", 1, len(CLOCK_MINUTE_ANGLES)))
+    angle_jitter = _check_float(angle_jitter, "angle_jitter", 0.0, 20.0)
+    noise = _check_float(noise, "noise", 0.0, 0.2)
+    dial_names = _CLOCK_DIAL_COLOURS[:sizes[0]]
+    hand_names = tuple(FOREGROUND_PALETTE)[:sizes[1]]
+    hour_names = CLOCK_HOURS[:sizes[2]]
+    minute_names = tuple(f"{angle} deg" for angle in CLOCK_MINUTE_ANGLES[:sizes[3]])
+
+    rng = check_random_state(random_state)
+    target = np.column_stack([rng.randint(size, size=n_samples) for size in sizes])
+    dial_codes, hand_codes, hour_codes, minute_codes = target.T
+    turns = np.radians(rng.uniform(-angle_jitter, angle_jitter, size=(n_samples, 2)))
+    hour_angles = np.radians(np.take(_CLOCK_HOUR_ANGLES, hour_codes)) + turns[:, 0]
+    minute_angles = np.radians(np.take(CLOCK_MINUTE_ANGLES, minute_codes)) + turns[:, 1]
+
+    factor = _supersampling_factor(image_size)
+    y, x = _fine_grid(image_size, factor)
+    y, x = y / image_size - 0.5, x / image_size - 0.5
+    dial = _block_mean(np.hypot(y, x) <= _CLOCK_DIAL_RADIUS, factor).astype(np.float32)
+    hands = np.concatenate([
+        _block_mean(_hand_coverage(y, x, hour_angles[start:start + _CLOCK_CHUNK],
+                                   *_CLOCK_HOUR_HAND)
+                    | _hand_coverage(y, x, minute_angles[start:start + _CLOCK_CHUNK],
+                                     *_CLOCK_MINUTE_HAND), factor)
+        for start in range(0, n_samples, _CLOCK_CHUNK)]).astype(np.float32)
+
+    dial_rgb = np.array([BACKGROUND_PALETTE[name] for name in dial_names], np.float32)
+    hand_rgb = np.array([FOREGROUND_PALETTE[name] for name in hand_names], np.float32)
+    # The hands lie inside the dial, so the dial shows where they do not.
+    images = (_CLOCK_BACKDROP * (1.0 - dial)[None, :, :, None]
+              + (dial[None] - hands)[..., None] * dial_rgb[dial_codes][:, None, None, :]
+              + hands[..., None] * hand_rgb[hand_codes][:, None, None, :])
+    if noise > 0:
+        images += rng.normal(0.0, noise, size=images.shape).astype(np.float32)
+    np.clip(images, 0.0, 1.0, out=images)
+
+    categories = {"dial": dial_names, "hands": hand_names, "hour": hour_names,
+                  "minute": minute_names}
+    descr = (
+        "Clocks\n"
+        "------\n"
+        f"{n_samples} colour images of {image_size}x{image_size} pixels, each one "
+        "anti-aliased clock face (a coloured dial with a short hour hand and a long "
+        "minute hand of one colour) on a near-black backdrop.\n"
+        f"Factors (independent, uniform): dial {list(dial_names)}; hands "
+        f"{list(hand_names)}; hour {list(hour_names)} o'clock; minute "
+        f"{list(minute_names)} clockwise from 12.\n"
+        f"Nuisance: each hand turned by up to {angle_jitter:g} degrees; Gaussian pixel "
+        f"noise of std {noise:g}.\n"
+    )
+    return _make_bunch(images, target, ("dial", "hands", "hour", "minute"), categories,
+                       descr)
 
 
 # --------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from skmfc.datasets import (
     BACKGROUND_PALETTE,
+    CLOCK_MINUTE_ANGLES,
     FACE_EYES,
     FACE_MOUTHS,
     FOREGROUND_PALETTE,
@@ -25,6 +26,7 @@ from skmfc.datasets import (
     load_shapes3d,
     load_svhn,
     make_bars,
+    make_clocks,
     make_coloured_digits,
     make_faces,
     make_glyphs,
@@ -91,6 +93,7 @@ def test_coloured_digits_repeats_and_digit_subset():
     (make_sprites, {"n_samples": 200}, 9),
     (make_faces, {"n_samples": 200}, 9),
     (make_bars, {"n_samples": 200}, 9),
+    (make_clocks, {"n_samples": 200}, 9),
     (make_waveforms, {"n_samples": 200}, 9),
 ])
 def test_generators_are_deterministic_given_random_state(make, kwargs, seed):
@@ -1231,6 +1234,101 @@ def test_bars_every_factor_is_visible_in_pixels():
 def test_bars_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         make_bars(**{"n_samples": 10, **kwargs})
+
+
+# --------------------------------------------------------------------------
+# make_clocks
+# --------------------------------------------------------------------------
+
+CLOCK_FACETS = ("dial", "hands", "hour", "minute")
+
+
+def test_clocks_fields_and_categories():
+    bunch = make_clocks(random_state=0)
+    assert_common_bunch(bunch, (20, 20, 3), CLOCK_FACETS)
+    assert len(bunch.target) == 2000
+    assert bunch.target_categories == {
+        "dial": ("white", "grey", "navy"),
+        "hands": ("red", "green", "blue"),
+        "hour": ("12", "3", "6", "9"),
+        "minute": ("45 deg", "165 deg", "285 deg"),
+    }
+    assert "Clocks" in bunch.DESCR
+    assert_independent_and_uniform(make_clocks(3000, random_state=0).target, (3, 3, 4, 3))
+
+
+def test_clocks_parameters_set_the_number_of_categories():
+    bunch = make_clocks(300, n_dials=2, n_hand_colours=6, n_hours=2, n_minutes=1,
+                        random_state=0)
+    assert [len(bunch.target_categories[name]) for name in CLOCK_FACETS] == [2, 6, 2, 1]
+    assert [len(np.unique(column)) for column in bunch.target.T] == [2, 6, 2, 1]
+    assert bunch.target_categories["hands"] == tuple(FOREGROUND_PALETTE)
+
+
+def _pixel_at(images, radius, degrees):
+    """Pixel of every image at ``radius`` (image units) from the centre, in the direction
+    ``degrees`` clockwise from 12 o'clock (one direction per image)."""
+    size = images.shape[1]
+    angle = np.radians(degrees)
+    row = ((0.5 - radius * np.cos(angle)) * size).astype(int)
+    column = ((0.5 + radius * np.sin(angle)) * size).astype(int)
+    return images[np.arange(len(images)), row, column]
+
+
+def test_clocks_draw_each_hand_where_its_factor_points_in_the_hands_colour():
+    bunch = make_clocks(240, image_size=40, angle_jitter=0.0, noise=0.0, random_state=0)
+    dial, hands, hour, minute = bunch.target.T
+    dial_rgb = np.array([BACKGROUND_PALETTE[name] for name in ("white", "grey", "navy")])
+    hand_rgb = np.array(list(FOREGROUND_PALETTE.values()))[:3]
+    hour_pixels = _pixel_at(bunch.images, 0.15, 90.0 * hour)
+    minute_pixels = _pixel_at(bunch.images, 0.30, np.take(CLOCK_MINUTE_ANGLES, minute))
+    for pixels in (hour_pixels, minute_pixels):
+        np.testing.assert_allclose(pixels, hand_rgb[hands], atol=0.15)
+    # Halfway between the 3 o'clock and 165-degree directions, past the hour hand's
+    # length, only the dial shows; in the corner, only the backdrop.
+    np.testing.assert_allclose(_pixel_at(bunch.images, 0.30, np.full(240, 127.0)),
+                               dial_rgb[dial], atol=1e-5)
+    np.testing.assert_allclose(bunch.images[:, 0, 0], 0.08, atol=1e-6)
+    # The hour hand is the short one: past its end, its direction shows the dial.
+    np.testing.assert_allclose(_pixel_at(bunch.images, 0.36, 90.0 * hour), dial_rgb[dial],
+                               atol=1e-5)
+
+
+def test_clocks_nuisance_turns_the_hands_and_adds_noise():
+    clean = make_clocks(400, angle_jitter=0.0, noise=0.0, random_state=1)
+    # Without nuisance, images of the same four factors are identical ...
+    codes = np.ravel_multi_index(clean.target.T, (3, 3, 4, 3))
+    first = {}
+    for image, code in zip(clean.images, codes):
+        np.testing.assert_array_equal(image, first.setdefault(code, image))
+    # ... and the hands' turns change them (same factors: the same seed).
+    turned = make_clocks(400, angle_jitter=20.0, noise=0.0, random_state=1)
+    np.testing.assert_array_equal(turned.target, clean.target)
+    changed = np.abs(turned.images - clean.images).max(axis=(1, 2, 3)) > 0.1
+    assert changed.mean() > 0.9
+    noisy = make_clocks(400, noise=0.05, random_state=1)
+    corners = noisy.images[:, :2, :2].ravel()
+    assert abs(corners.mean() - 0.08) < 0.01 and 0.04 < corners.std() < 0.06
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n_samples": 0}, "n_samples"),
+        ({"image_size": 15}, "image_size"),
+        ({"n_dials": 4}, "n_dials"),
+        ({"n_hand_colours": 0}, "n_hand_colours"),
+        ({"n_hours": 5}, "n_hours"),
+        ({"n_minutes": 4}, "n_minutes"),
+        ({"angle_jitter": 25.0}, "angle_jitter"),
+        ({"angle_jitter": float("nan")}, "angle_jitter"),
+        ({"noise": -0.1}, "noise"),
+        ({"n_hours": True}, "n_hours"),
+    ],
+)
+def test_clocks_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_clocks(**{"n_samples": 10, **kwargs})
 
 
 # --------------------------------------------------------------------------
