@@ -32,9 +32,9 @@ and ``images`` and ``image_shape`` are None.
 Generators (:func:`make_coloured_digits`, :func:`make_shapes`,
 :func:`make_stick_figures`, :func:`make_glyphs`, :func:`make_sprites`,
 :func:`make_faces`, :func:`make_bars`, :func:`make_clocks`,
-:func:`make_waveforms`, :func:`make_tabular_facets`) need nothing but numpy and scikit-learn. Loaders
-(:func:`load_mnist`, :func:`load_svhn`, :func:`load_shapes3d`) read local files
-only and never download anything.
+:func:`make_waveforms`, :func:`make_tabular_facets`) need nothing but numpy and
+scikit-learn. Loaders (:func:`load_mnist`, :func:`load_svhn`,
+:func:`load_shapes3d`) read local files only and never download anything.
 """
 
 import codecs
