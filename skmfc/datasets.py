@@ -538,14 +538,15 @@ def _fine_grid(size, factor):
 
 
 def _segment_distance(y, x, start, end):
-    """Distance of the points ``(y, x)`` to the segment from start to end."""
+    """Distance of the points ``(y, x)`` to the segment from start to end.
+
+    The end points' coordinates may be arrays that broadcast against the points (one
+    segment per image, say); a segment of length 0 is its start point."""
     (y0, x0), (y1, x1) = start, end
     dy, dx = y1 - y0, x1 - x0
     length2 = dy * dy + dx * dx
-    if length2 == 0.0:
-        t = 0.0
-    else:
-        t = np.clip(((y - y0) * dy + (x - x0) * dx) / length2, 0.0, 1.0)
+    t = np.clip(((y - y0) * dy + (x - x0) * dx) / np.where(length2 == 0.0, 1.0, length2),
+                0.0, 1.0)
     return np.hypot(y - y0 - t * dy, x - x0 - t * dx)
 
 
@@ -1510,9 +1511,8 @@ def _hand_coverage(y, x, angles, length, half_width):
     """Supersampled mask of one hand per image, from the centre towards ``angles``
     (radians clockwise from up); ``y`` and ``x`` are fine-grid coordinates relative to
     the centre, in image units. Returns bool of shape (len(angles), *y.shape)."""
-    dy, dx = -np.cos(angles)[:, None, None], np.sin(angles)[:, None, None]
-    along = np.clip(y * dy + x * dx, 0.0, length)
-    return np.hypot(y - along * dy, x - along * dx) <= half_width
+    tip = (-length * np.cos(angles)[:, None, None], length * np.sin(angles)[:, None, None])
+    return _segment_distance(y, x, (0.0, 0.0), tip) <= half_width
 
 
 def make_clocks(
