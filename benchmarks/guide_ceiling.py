@@ -33,18 +33,19 @@ def guide_seed(random_state):
     return int(check_random_state(random_state).randint(estimator_module._MAX_SEED))
 
 
-def guide_ceiling(prepared, seeds):
+def guide_ceiling(prepared, seeds, guide="nonredundant"):
     """Per seed and factor, the best ARI of an anchoring guide partition (0 when none
     anchors a facet); and per seed, how many facets were anchored."""
     n_factors = len(prepared.factor_names)
     estimator = MFCVAEClustering(n_facets=n_factors, n_clusters=max(prepared.factor_sizes),
-                                 device="cpu")
+                                 guide=guide, device="cpu")
     X, layout = estimator._check_fit_input(prepared.X, False)
     config = estimator._new_network(X, layout)
     X_train = estimator._training_input(X, torch.device("cpu"))
     ceiling, anchored = np.zeros((len(seeds), n_factors)), []
     for row, seed in enumerate(seeds):
-        _, guide = estimator_module._guide_facets(config, X_train, guide_seed(seed))
+        _, guide = estimator_module._guide_facets(config, X_train, guide_seed(seed),
+                                                  estimator._guide_view())
         facets_anchored = [] if guide is None else np.flatnonzero(guide.strength > 0)
         anchored.append(len(facets_anchored))
         labels = None if guide is None else guide.labels.cpu().numpy()
@@ -63,11 +64,18 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=10, help="random_state 0 to N-1 (10)")
     parser.add_argument("--max-samples", type=int, default=None,
                         help="subsample every data set to N samples, as facets.py does")
+    parser.add_argument("--images", action="store_true",
+                        help="pass image data sets as images, as facets.py --images does "
+                             "(the guide then also runs on the shift-invariant view)")
+    parser.add_argument("--guide", default="nonredundant",
+                        choices=("nonredundant", "nonredundant-raw"),
+                        help="the estimator's guide parameter (nonredundant)")
     args = parser.parse_args(argv)
     results = {}
     for name in args.datasets:
-        prepared = facets.prepare(facets.SUITE[name], max_samples=args.max_samples)
-        ceiling, anchored = guide_ceiling(prepared, list(range(args.seeds)))
+        prepared = facets.prepare(facets.SUITE[name], max_samples=args.max_samples,
+                                  images=args.images)
+        ceiling, anchored = guide_ceiling(prepared, list(range(args.seeds)), args.guide)
         results[name] = dict(factors=prepared.factor_names, ceiling=ceiling, anchored=anchored)
         print(f"{name}: facets anchored per seed {anchored}")
         for factor, factor_name in enumerate(prepared.factor_names):

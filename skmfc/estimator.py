@@ -21,7 +21,8 @@ from skmfc._noise import row_noise
 from skmfc.data import CheckedRows, RunningMoments, as_source, is_dask_array
 from skmfc.distributed import (check_same_data, fit_strategy, merged_once, once_on_host,
                                rank_device, writes_files)
-from skmfc.guide import GUIDE_STRENGTH, guide_partitions, guide_partitions_of_rows
+from skmfc.guide import (GUIDE_STRENGTH, guide_partitions, guide_partitions_of_rows,
+                         with_view_partitions)
 from skmfc.merging import AUTO_MAX_CLUSTERS, merge_module_clusters
 from skmfc.nn import MFCVAE
 from skmfc.nn.inference import (INFERENCE_BATCH_SIZE, cluster_log_proba, decode_mean,
@@ -32,6 +33,7 @@ from skmfc.selection import restart_agreement, select_restart
 from skmfc.training import (AdvisedOutOfMemoryError, EngineConfig, FaultConfig, GuideConfig,
                             OptimisationConfig, PriorConfig, ScheduleConfig, split_epochs,
                             train)
+from skmfc.views import shift_invariant_view
 
 _MAX_SEED = np.iinfo(np.int32).max
 # Data whose largest magnitude lies outside this range are standardised with a
@@ -104,7 +106,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         progressive against 0.27 together; ``benchmarks/FACETS_LOG.md``, session 3).
         Progressive training needs ``max_iter >= n_facets``; "auto" trains together when
         there are fewer epochs.
-    guide : {"nonredundant"} or None, default="nonredundant"
+    guide : {"nonredundant", "nonredundant-raw"} or None, default="nonredundant"
         Start facets from linear partitions of the data where those are clear
         (:mod:`skmfc.guide`): non-redundant k-means finds one partition per facet, each
         in its own subspace of a PCA projection; a partition whose silhouette in its
@@ -113,11 +115,18 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         clearest partition first, so unguided facets sit nearest the data) with a
         cross-entropy that fades to nothing by the last epoch, and that facet gets as
         many clusters as the partition has groups (see ``n_clusters_``). Facets
-        without a clear partition, and models with one facet, train unguided. ``None``
-        trains every facet unguided with exactly ``n_clusters`` clusters. Costs seconds
-        per fit, on the CPU whatever the device (40 Nr-Kmeans starts on at most 5000
-        rows: 9 s for 1797 rows of 192 features and 3 facets, 27 s for 60,000 rows of
-        784 and 25 clusters, on 2 vCPUs).
+        without a clear partition, and models with one facet, train unguided. When X
+        holds images (passed as images, or with ``image_shape``), "nonredundant" also
+        runs the guide on a shift- and colour-invariant view of them
+        (:func:`skmfc.views.shift_invariant_view`) and adds its clear partitions that
+        are new to the pixels' (:func:`skmfc.guide.with_view_partitions`): shapes drawn
+        at varying positions or in varying colours, which no linear subspace of the
+        pixels holds. "nonredundant-raw" runs the guide on the rows alone (the guide
+        of skmfc before the view). ``None`` trains every facet unguided with exactly
+        ``n_clusters`` clusters. Costs seconds per fit, on the CPU whatever the device
+        (40 Nr-Kmeans starts on at most 5000 rows: 9 s for 1797 rows of 192 features
+        and 3 facets, 27 s for 60,000 rows of 784 and 25 clusters, on 2 vCPUs; twice
+        that for images, with the view).
     fade_in_fraction : float, default=0.5
         Fraction of a progressive step over which the new facet's decoder input and
         KL weight ramp from 0 to 1.
@@ -388,7 +397,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         "likelihood_std": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
         "categorical_posterior": [StrOptions({"closed_form", "one_sample"})],
         "progressive": ["boolean", StrOptions({"auto"})],
-        "guide": [None, StrOptions({"nonredundant"})],
+        "guide": [None, StrOptions({"nonredundant", "nonredundant-raw"})],
         "fade_in_fraction": [Interval(Real, 0, 1, closed="both")],
         "kl_warmup_fraction": [Interval(Real, 0, 1, closed="left")],
         "prior_refit_fraction": [Interval(Real, 0, 1, closed="left")],
@@ -752,11 +761,13 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         """
         guide = None
         if self.guide is not None and not warm and len(config["n_clusters"]) > 1:
+            view_of_rows = self._guide_view()
             if data_parallel is None:
-                config, guide = _guide_facets(config, X_train, seed)
+                config, guide = _guide_facets(config, X_train, seed, view_of_rows)
             else:
                 config, guide = once_on_host(
-                    data_parallel, lambda: _guide_facets(config, X_train, seed), device)
+                    data_parallel,
+                    lambda: _guide_facets(config, X_train, seed, view_of_rows), device)
         progressive = self._progressive(guided=guide is not None, warm=warm)
         schedule = ScheduleConfig(
             epochs_per_step=tuple(split_epochs(self.max_iter, self.n_facets, progressive)),
@@ -1041,17 +1052,36 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         X = self._to_model_input(X, torch.float32, "cpu")
         return X.to(device) if fits_on_device(X.nelement() * X.element_size(), device) else X
 
+    def _from_model_units(self, values):
+        """Values in the module's units and shape (a tensor) -> input units, flat rows of
+        float64, undoing :meth:`_to_model_input`."""
+        values = values.double().cpu().numpy()
+        if self.architecture_ == "conv":
+            values = values.transpose(0, 2, 3, 1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return values.reshape(len(values), -1) * self.input_scale_ + self.input_offset_
+
     def _from_model_mean(self, mean):
         """Mean of p(x | z) in the module's units and shape -> input units, as numpy,
         checked to be finite."""
-        mean = mean.double().cpu().numpy()
-        if self.architecture_ == "conv":
-            mean = mean.transpose(0, 2, 3, 1)
-        with np.errstate(over="ignore", invalid="ignore"):
-            mean = mean.reshape(len(mean), -1) * self.input_scale_ + self.input_offset_
+        mean = self._from_model_units(mean)
         _check_finite_output([mean], "the decoded data",
                              "the latent values lie far outside the range of the model")
         return mean
+
+    def _guide_view(self):
+        """The view the guide also runs on (a function of standardised training rows), or
+        None: the shift-invariant view of images when the rows are images (passed as
+        images or with ``image_shape``) and ``guide="nonredundant"``."""
+        if self.guide == "nonredundant" and self.image_shape_ is not None:
+            return self._shift_invariant_view_of
+        return None
+
+    def _shift_invariant_view_of(self, rows):
+        """:func:`skmfc.views.shift_invariant_view` of standardised training rows (a
+        tensor in the module's input shape), computed in input units."""
+        return shift_invariant_view(
+            self._from_model_units(rows).reshape(len(rows), *self.image_shape_))
 
     def _validate_input(self, X):
         check_is_fitted(self)
@@ -1615,7 +1645,7 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         return tags
 
 
-def _guide_facets(config, X_train, seed):
+def _guide_facets(config, X_train, seed, view_of_rows=None):
     """Guide partitions of the training data (:func:`skmfc.guide.guide_partitions`) for
     the facets: the network configuration with each guided facet's clusters cut to its
     partition's groups, and the guide (a :class:`~skmfc.training.GuideConfig`; None when
@@ -1629,6 +1659,11 @@ def _guide_facets(config, X_train, seed):
     they did better (coloured digits, digit ARI 0.56 against 0.37 over 5 seeds;
     benchmarks/FACETS_LOG.md, session 5), while a linear partition is kept as well
     by a deep facet.
+
+    With ``view_of_rows`` (a function of a tensor of training rows giving their view as
+    numpy rows), the guide also runs on that view, and its clear partitions that are
+    new to the rows' own (:func:`skmfc.guide.with_view_partitions`) are handed out
+    after them.
     """
     n_clusters = list(config["n_clusters"])
     if isinstance(X_train, _ModelRows):  # read in pieces: fitted on a random subset
@@ -1636,6 +1671,11 @@ def _guide_facets(config, X_train, seed):
             lambda rows: X_train[rows].numpy(), len(X_train), n_clusters, random_state=seed)
     else:
         partitions = guide_partitions(X_train.cpu().numpy(), n_clusters, random_state=seed)
+    if view_of_rows is not None:
+        view_partitions = guide_partitions_of_rows(
+            lambda rows: view_of_rows(X_train[torch.as_tensor(rows)]), len(X_train),
+            n_clusters, random_state=seed)
+        partitions = with_view_partitions(partitions, view_partitions, random_state=seed)
     labels = np.zeros((len(X_train), len(n_clusters)), dtype=np.int64)
     strength = np.zeros(len(n_clusters))
     for partition in np.flatnonzero(partitions.clear()):

@@ -274,6 +274,49 @@ def guide_partitions(X, n_clusters, *, n_components=GUIDE_COMPONENTS, n_init=GUI
     return partitions
 
 
+def with_view_partitions(partitions, view_partitions, *, random_state=None):
+    """The guide's partitions followed by the clear ones of another view that are new.
+
+    A clear partition of ``view_partitions`` (the guide run on a view of the same rows,
+    such as :func:`skmfc.views.shift_invariant_view`) is kept when it neither shares
+    information with (adjusted mutual information at least
+    :data:`MAX_SHARED_INFORMATION`) nor depends on (:func:`_dependent`) any clear
+    partition of ``partitions`` or any view partition kept before it: the rules that
+    judge two partitions of one view (:func:`_redundant`), applied across views, with
+    the pixels' partitions first. A view cannot drop a partition of the pixels.
+
+    Parameters
+    ----------
+    partitions : GuidePartitions
+        The guide's partitions of the rows as given.
+    view_partitions : GuidePartitions
+        The guide's partitions of a view of the same rows.
+    random_state : int or None, default=None
+        Seeds the :data:`CLARITY_SAMPLES` rows the shared information is computed on.
+
+    Returns
+    -------
+    GuidePartitions
+        ``partitions``, then the kept view partitions, clearest first.
+    """
+    n_samples = len(partitions.labels)
+    sample = np.random.default_rng(_seed_of(random_state)).permutation(
+        n_samples)[:CLARITY_SAMPLES]
+    kept = [partitions.labels[:, j] for j in np.flatnonzero(partitions.clear())]
+    added = []
+    for j in np.flatnonzero(view_partitions.clear()):
+        candidate = view_partitions.labels[:, j]
+        if not any(adjusted_mutual_info_score(other[sample], candidate[sample])
+                   >= MAX_SHARED_INFORMATION or _dependent(other, candidate)
+                   for other in kept):
+            kept.append(candidate)
+            added.append(j)
+    return GuidePartitions(
+        labels=np.concatenate([partitions.labels, view_partitions.labels[:, added]], axis=1),
+        clarity=np.concatenate([partitions.clarity, view_partitions.clarity[added]]),
+        redundant=np.concatenate([partitions.redundant, np.zeros(len(added), dtype=bool)]))
+
+
 def guide_partitions_of_rows(read_rows, n_samples, n_clusters, *,
                              n_components=GUIDE_COMPONENTS, n_init=GUIDE_STARTS,
                              random_state=None):
