@@ -44,11 +44,12 @@ def guide_ceiling(prepared, seeds, guide="nonredundant"):
     X_train = estimator._training_input(X, torch.device("cpu"))
     ceiling, anchored = np.zeros((len(seeds), n_factors)), []
     for row, seed in enumerate(seeds):
-        _, guide = estimator_module._guide_facets(config, X_train, guide_seed(seed),
-                                                  estimator._guide_view())
-        facets_anchored = [] if guide is None else np.flatnonzero(guide.strength > 0)
+        _, guide_config = estimator_module._guide_facets(config, X_train, guide_seed(seed),
+                                                         estimator._guide_view())
+        facets_anchored = ([] if guide_config is None
+                           else np.flatnonzero(guide_config.strength > 0))
         anchored.append(len(facets_anchored))
-        labels = None if guide is None else guide.labels.cpu().numpy()
+        labels = None if guide_config is None else guide_config.labels.cpu().numpy()
         for factor in range(n_factors):
             ceiling[row, factor] = max(
                 (adjusted_rand_score(prepared.targets[:, factor], labels[:, facet])

@@ -125,8 +125,9 @@ class MFCVAEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         of skmfc before the view). ``None`` trains every facet unguided with exactly
         ``n_clusters`` clusters. Costs seconds per fit, on the CPU whatever the device
         (40 Nr-Kmeans starts on at most 5000 rows: 9 s for 1797 rows of 192 features
-        and 3 facets, 27 s for 60,000 rows of 784 and 25 clusters, on 2 vCPUs; twice
-        that for images, with the view).
+        and 3 facets, 27 s for 60,000 rows of 784 and 25 clusters, on 2 vCPUs; for
+        images the view's guide comes on top: about 20 s more per fit on 2,000 faces of
+        20x20x3).
     fade_in_fraction : float, default=0.5
         Fraction of a progressive step over which the new facet's decoder input and
         KL weight ramp from 0 to 1.

@@ -297,7 +297,8 @@ def with_view_partitions(partitions, view_partitions, *, random_state=None):
     Returns
     -------
     GuidePartitions
-        ``partitions``, then the kept view partitions, clearest first.
+        ``partitions``, then the kept view partitions in the view's order (clearest
+        first).
     """
     n_samples = len(partitions.labels)
     sample = np.random.default_rng(_seed_of(random_state)).permutation(
@@ -306,9 +307,7 @@ def with_view_partitions(partitions, view_partitions, *, random_state=None):
     added = []
     for j in np.flatnonzero(view_partitions.clear()):
         candidate = view_partitions.labels[:, j]
-        if not any(adjusted_mutual_info_score(other[sample], candidate[sample])
-                   >= MAX_SHARED_INFORMATION or _dependent(other, candidate)
-                   for other in kept):
+        if not any(_repeats(other, candidate, sample) for other in kept):
             kept.append(candidate)
             added.append(j)
     return GuidePartitions(
@@ -598,13 +597,19 @@ def _redundant(labels, clarity, sample):
     for partition in range(labels.shape[1]):
         if clarity[partition] < MIN_CLARITY:
             continue
-        redundant[partition] = any(
-            adjusted_mutual_info_score(labels[sample, other], labels[sample, partition])
-            >= MAX_SHARED_INFORMATION or _dependent(labels[:, other], labels[:, partition])
-            for other in kept)
+        redundant[partition] = any(_repeats(labels[:, other], labels[:, partition], sample)
+                                   for other in kept)
         if not redundant[partition]:
             kept.append(partition)
     return redundant
+
+
+def _repeats(kept, candidate, sample):
+    """Whether ``candidate`` shares information with the kept partition (adjusted mutual
+    information on the rows ``sample`` at least :data:`MAX_SHARED_INFORMATION`) or
+    depends on it (:func:`_dependent`, on all rows)."""
+    return (adjusted_mutual_info_score(kept[sample], candidate[sample])
+            >= MAX_SHARED_INFORMATION or _dependent(kept, candidate))
 
 
 def _dependent(first, second):
